@@ -1,0 +1,140 @@
+"""Pure tensor maths: quaternions (w, x, y, z), rotations, SE(3) transforms, covariances.
+
+Every function works on batches (`...` leading dimensions) and is differentiable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def quat_normalize(q: Tensor, eps: float = 1e-12) -> Tensor:
+    """Unit quaternions. q: [..., 4] (w, x, y, z)."""
+    return q / q.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
+    """Hamilton product a * b (rotation b first, then a). a, b: [..., 4]."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def quat_conjugate(q: Tensor) -> Tensor:
+    """Inverse rotation of a unit quaternion. q: [..., 4]."""
+    return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_to_rotmat(q: Tensor) -> Tensor:
+    """Rotation matrices from quaternions (normalised first). q: [..., 4] -> [..., 3, 3]."""
+    w, x, y, z = quat_normalize(q).unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(*q.shape[:-1], 3, 3)
+
+
+def rotmat_to_quat(R: Tensor) -> Tensor:
+    """Quaternions (w >= 0) from rotation matrices. R: [..., 3, 3] -> [..., 4].
+
+    Uses the numerically stable branch for each matrix (largest diagonal term).
+    """
+    m = R.reshape(-1, 3, 3)
+    m00, m11, m22 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
+    trace = m00 + m11 + m22
+    candidates = torch.stack(
+        [
+            torch.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1),
+            torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m00 - m11 - m22, m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
+            torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0], 1 - m00 + m11 - m22, m[:, 1, 2] + m[:, 2, 1]], -1),
+            torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1], 1 - m00 - m11 + m22], -1),
+        ],
+        dim=1,
+    )
+    choice = torch.stack([trace, m00, m11, m22], dim=-1).argmax(dim=-1)
+    q = candidates[torch.arange(m.shape[0], device=R.device), choice]
+    q = quat_normalize(q)
+    q = torch.where(q[:, :1] < 0, -q, q)
+    return q.reshape(*R.shape[:-2], 4)
+
+
+def quat_slerp(q0: Tensor, q1: Tensor, t: Tensor | float) -> Tensor:
+    """Spherical linear interpolation along the shorter arc. q0, q1: [..., 4]; t broadcastable to [...]."""
+    q0 = quat_normalize(q0)
+    q1 = quat_normalize(q1)
+    t = torch.as_tensor(t, dtype=q0.dtype, device=q0.device)
+    dot = (q0 * q1).sum(-1)
+    q1 = torch.where(dot.unsqueeze(-1) < 0, -q1, q1)
+    dot = dot.abs().clamp(max=1.0)
+    theta = torch.acos(dot)
+    sin_theta = torch.sin(theta)
+    near = sin_theta < 1e-6
+    safe_sin = torch.where(near, torch.ones_like(sin_theta), sin_theta)
+    w0 = torch.where(near, 1 - t, torch.sin((1 - t) * theta) / safe_sin)
+    w1 = torch.where(near, t, torch.sin(t * theta) / safe_sin)
+    return quat_normalize(w0.unsqueeze(-1) * q0 + w1.unsqueeze(-1) * q1)
+
+
+def axis_angle_to_quat(axis: Tensor, angle: Tensor | float) -> Tensor:
+    """Quaternion rotating by `angle` radians about `axis`. axis: [..., 3]."""
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    half = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device) / 2
+    return torch.cat([torch.cos(half).unsqueeze(-1).expand(*axis.shape[:-1], 1), axis * torch.sin(half).unsqueeze(-1)], -1)
+
+
+def make_transform(R: Tensor, t: Tensor) -> Tensor:
+    """4x4 homogeneous transforms from R [..., 3, 3] and t [..., 3]."""
+    T = torch.zeros(*R.shape[:-2], 4, 4, dtype=R.dtype, device=R.device)
+    T[..., :3, :3] = R
+    T[..., :3, 3] = t
+    T[..., 3, 3] = 1
+    return T
+
+
+def invert_se3(T: Tensor) -> Tensor:
+    """Inverse of rigid transforms. T: [..., 4, 4]."""
+    R = T[..., :3, :3]
+    t = T[..., :3, 3]
+    Rt = R.transpose(-1, -2)
+    return make_transform(Rt, -(Rt @ t.unsqueeze(-1)).squeeze(-1))
+
+
+def transform_points(T: Tensor, points: Tensor) -> Tensor:
+    """Apply a 4x4 transform to points. T: [4, 4] or [..., 4, 4]; points: [..., 3]."""
+    return points @ T[..., :3, :3].transpose(-1, -2) + T[..., :3, 3].unsqueeze(-2)
+
+
+def covariance_from_scale_quat(log_scales: Tensor, quats: Tensor) -> Tensor:
+    """3D covariances R S S^T R^T. log_scales: [N, 3], quats: [N, 4] -> [N, 3, 3]."""
+    R = quat_to_rotmat(quats)
+    M = R * torch.exp(log_scales).unsqueeze(-2)
+    return M @ M.transpose(-1, -2)
+
+
+def decompose_similarity(T: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Split a 4x4 similarity transform into (R [3,3], t [3], uniform scale s).
+
+    Raises ValueError when the linear part is not a rotation times a positive uniform scale.
+    """
+    A = T[:3, :3]
+    s = torch.linalg.det(A).abs().pow(1.0 / 3.0)
+    if not torch.isfinite(s) or s <= 0:
+        raise ValueError("transform has a singular or non-finite 3x3 part")
+    R = A / s
+    tol = 1e-3 if R.dtype != torch.float64 else 1e-8
+    if (R @ R.T - torch.eye(3, dtype=R.dtype, device=R.device)).abs().max() > tol or torch.linalg.det(R) < 0:
+        raise ValueError("transform is not a rotation with a uniform positive scale (shear, reflection or non-uniform scale)")
+    return R, T[:3, 3], s

@@ -1,0 +1,222 @@
+"""The standard 3D Gaussian Splatting PLY: read any property order, write the reference layout.
+
+Layout written: x y z nx ny nz f_dc_0..2 f_rest_0..(3(K-1)-1) opacity scale_0..2 rot_0..3, all
+float32, binary little endian. f_rest is channel-major (index = c * (K-1) + k - 1). Reading accepts
+ascii and both binary byte orders, any property order, extra properties (ignored) and extra
+elements, and checks every count against the file size before allocating.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import torch
+
+from ..errors import FormatError
+from ..gaussians import Gaussians
+from ..sh import num_sh_bases
+from .atomic import atomic_write_bytes
+from .source import read_source
+
+PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}
+MAX_HEADER_BYTES = 1 << 16
+ON_INVALID = ("raise", "drop", "repair")
+_REST = re.compile(r"^f_rest_(\d+)$")
+
+
+class PlyElement:
+    def __init__(self, name: str, count: int):
+        self.name, self.count = name, count
+        self.properties: list[tuple[str, str]] = []  # (name, numpy dtype code)
+        self.has_list = False
+
+
+def _parse_header(data: bytes, name: str) -> tuple[str, list[PlyElement], int]:
+    if not (data.startswith(b"ply\n") or data.startswith(b"ply\r\n")):
+        raise FormatError(f"{name}: not a PLY file (it does not start with 'ply'); check the path or the file type")
+    end = data.find(b"end_header", 0, MAX_HEADER_BYTES)
+    if end < 0:
+        raise FormatError(f"{name}: no 'end_header' in the first {MAX_HEADER_BYTES} bytes; the file is truncated or not a PLY")
+    line_end = data.find(b"\n", end)
+    if line_end < 0:
+        raise FormatError(f"{name}: the header is not terminated by a newline; the file is truncated")
+    try:
+        header = data[:end].decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError(f"{name}: the PLY header contains non-ASCII bytes; the file is corrupt") from None
+    fmt = None
+    elements: list[PlyElement] = []
+    for lineno, raw in enumerate(header.splitlines()[1:], start=2):
+        parts = raw.split()
+        if not parts or parts[0] in ("comment", "obj_info"):
+            continue
+        key = parts[0]
+        if key == "format":
+            if len(parts) != 3 or parts[1] not in ("ascii", "binary_little_endian", "binary_big_endian"):
+                raise FormatError(f"{name}: header line {lineno}: unknown format {raw.strip()!r}")
+            fmt = parts[1]
+        elif key == "element":
+            if len(parts) != 3 or not parts[2].isdigit():
+                raise FormatError(f"{name}: header line {lineno}: expected 'element NAME COUNT', got {raw.strip()!r}")
+            elements.append(PlyElement(parts[1], int(parts[2])))
+        elif key == "property":
+            if not elements:
+                raise FormatError(f"{name}: header line {lineno}: a property before any element")
+            if len(parts) == 5 and parts[1] == "list":
+                elements[-1].has_list = True
+                elements[-1].properties.append((parts[4], "list"))
+            elif len(parts) == 3 and parts[1] in PLY_TYPES:
+                elements[-1].properties.append((parts[2], PLY_TYPES[parts[1]]))
+            else:
+                raise FormatError(f"{name}: header line {lineno}: unsupported property {raw.strip()!r}")
+        else:
+            raise FormatError(f"{name}: header line {lineno}: unknown keyword {key!r}")
+    if fmt is None:
+        raise FormatError(f"{name}: the PLY header has no 'format' line")
+    return fmt, elements, line_end + 1
+
+
+def _vertex_table(data: bytes, name: str) -> dict[str, np.ndarray]:
+    fmt, elements, offset = _parse_header(data, name)
+    vertex_at = next((i for i, e in enumerate(elements) if e.name == "vertex"), None)
+    if vertex_at is None:
+        raise FormatError(f"{name}: the PLY has no 'vertex' element, so it holds no Gaussians")
+    vertex = elements[vertex_at]
+    if vertex.has_list:
+        raise FormatError(f"{name}: the vertex element has a list property; a 3DGS PLY has scalar properties only")
+    names = [p for p, _ in vertex.properties]
+    if len(set(names)) != len(names):
+        raise FormatError(f"{name}: the vertex element names a property twice")
+    if fmt == "ascii":
+        lines = data[offset:].split(b"\n")
+        skip = 0
+        for e in elements[:vertex_at]:
+            skip += e.count
+        if len(lines) < skip + vertex.count:
+            raise FormatError(f"{name}: the header promises {vertex.count} vertices but the file has only {max(len(lines) - skip, 0)} lines for them; the file is truncated")
+        try:
+            rows = [line.split() for line in lines[skip : skip + vertex.count]]
+            if any(len(r) != len(names) for r in rows):
+                raise ValueError("row length")
+            table = np.asarray(rows, dtype=np.float64).reshape(vertex.count, len(names))
+        except ValueError:
+            raise FormatError(f"{name}: an ASCII vertex row does not hold {len(names)} numbers; the file is corrupt") from None
+        return {p: table[:, i] for i, p in enumerate(names)}
+    for e in elements[:vertex_at]:
+        if e.has_list:
+            raise FormatError(f"{name}: element {e.name!r} with list properties comes before the vertices; this reader cannot skip it")
+        offset += e.count * np.dtype([(p, t) for p, t in e.properties]).itemsize
+    order = "<" if fmt == "binary_little_endian" else ">"
+    dtype = np.dtype([(p, order + t) for p, t in vertex.properties])
+    need = vertex.count * dtype.itemsize
+    have = len(data) - offset
+    if need > have:
+        raise FormatError(
+            f"{name}: the header promises {vertex.count} vertices ({need} bytes) but only {max(have, 0)} bytes follow; "
+            "the file is truncated or its header is wrong"
+        )
+    arr = np.frombuffer(data, dtype=dtype, count=vertex.count, offset=offset)
+    return {p: arr[p] for p in names}
+
+
+def _require(table: dict, names: list[str], source: str) -> np.ndarray:
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise FormatError(
+            f"{source}: not a 3D Gaussian Splatting PLY: missing properties {missing}. "
+            "A 3DGS PLY has x y z f_dc_0..2 opacity scale_0..2 rot_0..3 (and optional f_rest_*)"
+        )
+    return np.stack([np.asarray(table[n], dtype=np.float32) for n in names], axis=-1)
+
+
+def apply_invalid_policy(g: Gaussians, on_invalid: str, name: str) -> Gaussians:
+    """Handle rows with non-finite values or zero quaternions: raise, drop them, or repair them."""
+    if on_invalid not in ON_INVALID:
+        raise FormatError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
+    finite = torch.ones(len(g), dtype=torch.bool)
+    for field in ("means", "scales", "quats", "opacities", "sh"):
+        finite &= torch.isfinite(getattr(g, field)).reshape(len(g), -1).all(1)
+    bad_quat = finite & (g.quats.norm(dim=-1) < 1e-8)
+    bad = ~finite | bad_quat
+    if not bad.any():
+        return g
+    if on_invalid == "raise":
+        raise FormatError(
+            f"{name}: {int((~finite).sum())} Gaussians have NaN/infinite values and {int(bad_quat.sum())} have zero-length "
+            "quaternions; pass on_invalid='drop' to skip them or on_invalid='repair' to fix rotations"
+        )
+    if on_invalid == "repair":
+        quats = g.quats.clone()
+        quats[bad_quat] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+        g = Gaussians(g.means, g.scales, quats, g.opacities, g.sh)
+        return g[finite]
+    return g[~bad]
+
+
+def read_ply(source, *, on_invalid: str = "raise") -> Gaussians:
+    """Read a 3DGS PLY (path or bytes) into Gaussians.
+
+    on_invalid: what to do with NaN/infinite rows or zero quaternions: "raise" (FormatError),
+    "drop" them, or "repair" (identity rotation for zero quaternions; non-finite rows dropped).
+    """
+    data, name = read_source(source, what="PLY")
+    table = _vertex_table(data, name)
+    means = _require(table, ["x", "y", "z"], name)
+    dc = _require(table, ["f_dc_0", "f_dc_1", "f_dc_2"], name)
+    opac = _require(table, ["opacity"], name)[:, 0]
+    scales = _require(table, ["scale_0", "scale_1", "scale_2"], name)
+    quats = _require(table, ["rot_0", "rot_1", "rot_2", "rot_3"], name)
+    rest_ids = sorted(int(m.group(1)) for p in table if (m := _REST.match(p)))
+    if rest_ids != list(range(len(rest_ids))) or len(rest_ids) not in (0, 9, 24, 45):
+        raise FormatError(
+            f"{name}: found {len(rest_ids)} f_rest_* properties; a 3DGS PLY has 0, 9, 24 or 45 (SH degree 0..3), numbered from 0"
+        )
+    k = len(rest_ids) // 3 + 1
+    sh = np.zeros((means.shape[0], k, 3), dtype=np.float32)
+    sh[:, 0] = dc
+    if k > 1:
+        rest = _require(table, [f"f_rest_{i}" for i in rest_ids], name).reshape(-1, 3, k - 1)
+        sh[:, 1:] = rest.transpose(0, 2, 1)
+    g = Gaussians(
+        means=torch.from_numpy(means.copy()), scales=torch.from_numpy(scales.copy()), quats=torch.from_numpy(quats.copy()),
+        opacities=torch.from_numpy(opac.copy()), sh=torch.from_numpy(sh),
+    )
+    return apply_invalid_policy(g, on_invalid, name)
+
+
+def ply_property_names(sh_degree: int) -> list[str]:
+    k = num_sh_bases(sh_degree)
+    return (
+        ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+        + [f"f_rest_{i}" for i in range(3 * (k - 1))]
+        + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    )
+
+
+def ply_bytes(gaussians: Gaussians) -> bytes:
+    """The 3DGS PLY encoding of `gaussians` (float32, binary little endian)."""
+    g = gaussians.detach().to("cpu", torch.float32)
+    n, k = len(g), g.sh.shape[1]
+    names = ply_property_names(g.sh_degree)
+    cols = np.empty((n, len(names)), dtype="<f4")
+    cols[:, 0:3] = g.means.numpy()
+    cols[:, 3:6] = 0
+    cols[:, 6:9] = g.sh[:, 0].numpy()
+    rest = 3 * (k - 1)
+    cols[:, 9 : 9 + rest] = g.sh[:, 1:].permute(0, 2, 1).reshape(n, rest).numpy()
+    cols[:, 9 + rest] = g.opacities.numpy()
+    cols[:, 10 + rest : 13 + rest] = g.scales.numpy()
+    cols[:, 13 + rest : 17 + rest] = g.quats.numpy()
+    header = "ply\nformat binary_little_endian 1.0\n" f"element vertex {n}\n" + "".join(f"property float {p}\n" for p in names) + "end_header\n"
+    return header.encode("ascii") + cols.tobytes()
+
+
+def write_ply(path: str | os.PathLike, gaussians: Gaussians) -> None:
+    """Write `gaussians` as a standard 3DGS PLY, atomically."""
+    atomic_write_bytes(path, ply_bytes(gaussians))

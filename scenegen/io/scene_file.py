@@ -1,0 +1,232 @@
+"""The native scene file: a folder or a .zip with `scene.json` and one standard 3DGS PLY per object.
+
+scene.json holds format_version, time range, metadata, capture cameras and, for the background
+and every object, its name, PLY path, Track, visibility and metadata. Every PLY opens in any splat
+viewer on its own (in the object's own frame). Saves are atomic; loads refuse newer format
+versions, paths that leave the folder or archive, and oversized members.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import torch
+
+from ..camera import Cameras
+from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsafePathError, UnsupportedVersionError
+from ..scene import BACKGROUND, Scene, SceneObject, Track
+from .atomic import atomic_path
+from .ply import ply_bytes, read_ply
+from .source import read_source
+from .splat import read_splat
+
+FORMAT_VERSION = 1
+MANIFEST = "scene.json"
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_MEMBER_BYTES = 8 << 30
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:60] or "object"
+
+
+def _cameras_to_json(cams: Cameras | None, times) -> dict | None:
+    if cams is None:
+        return None
+    return {
+        "fx": cams.fx.tolist(), "fy": cams.fy.tolist(), "cx": cams.cx.tolist(), "cy": cams.cy.tolist(),
+        "width": cams.width.tolist(), "height": cams.height.tolist(), "c2w": cams.c2w.tolist(),
+        "distortion": None if cams.distortion is None else cams.distortion.tolist(),
+        "times": None if times is None else torch.as_tensor(times).tolist(),
+    }
+
+
+def _cameras_from_json(d, where: str):
+    if d is None:
+        return None, None
+    try:
+        cams = Cameras(fx=d["fx"], fy=d["fy"], cx=d["cx"], cy=d["cy"], width=d["width"], height=d["height"],
+                       c2w=torch.tensor(d["c2w"], dtype=torch.float32), distortion=d.get("distortion"))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise FormatError(f"{where}: 'cameras' is malformed ({exc}); it needs fx, fy, cx, cy, width, height, c2w lists of equal length") from None
+    return cams, d.get("times")
+
+
+def _json_safe(value, what: str):
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{what} must be plain JSON data (dicts, lists, strings, finite numbers): {exc}") from None
+
+
+def scene_to_files(scene: Scene) -> dict[str, bytes]:
+    """Every file of the native format, by relative path."""
+    files: dict[str, bytes] = {}
+    entries = []
+    for i, obj in enumerate(scene.all_objects()):
+        rel = "background.ply" if i == 0 else f"objects/{i:03d}_{_slug(obj.name)}.ply"
+        files[rel] = ply_bytes(obj.gaussians)
+        entries.append({
+            "name": obj.name, "ply": rel, "track": obj.track.to_dict(), "visible": bool(obj.visible),
+            "metadata": _json_safe(obj.metadata, f"metadata of object {obj.name!r}"),
+        })
+    from .. import __version__
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "generator": f"scenegen {__version__}",
+        "time_range": list(scene.time_range),
+        "metadata": _json_safe(scene.metadata, "scene.metadata"),
+        "background": entries[0],
+        "objects": entries[1:],
+        "cameras": _cameras_to_json(scene.cameras, scene.camera_times),
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=1).encode("utf-8")
+    return files
+
+
+def save(scene: Scene, path: str | os.PathLike) -> Path:
+    """Save `scene` to a folder, or to a zip when `path` ends with .zip. Atomic: a failed save
+    leaves any previous scene at `path` untouched."""
+    if not isinstance(scene, Scene):
+        raise InvalidArgumentError(f"save expects a Scene, got {type(scene).__name__}; write Gaussians with write_ply")
+    path = Path(path)
+    if path.suffix.lower() in (".ply", ".splat"):
+        raise InvalidArgumentError(f"{path}: save writes the native scene format (a folder or .zip); use write_ply/write_splat for single files")
+    files = scene_to_files(scene)
+    if path.suffix.lower() == ".zip":
+        with atomic_path(path) as tmp:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                for rel, data in files.items():
+                    zf.writestr(rel, data)
+    else:
+        if path.exists() and not path.is_dir():
+            raise InvalidArgumentError(f"{path}: exists and is not a folder; choose another path or a .zip name")
+        if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).exists():
+            raise InvalidArgumentError(f"{path}: is a non-empty folder that is not a scene; refusing to replace it")
+        with atomic_path(path, directory=True) as tmp:
+            for rel, data in files.items():
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / rel).write_bytes(data)
+    return path
+
+
+def _safe_relpath(rel, where: str) -> str:
+    if not isinstance(rel, str) or not rel:
+        raise FormatError(f"{where}: a file path in the manifest is missing or not a string")
+    p = PurePosixPath(rel)
+    if "\\" in rel or p.is_absolute() or ".." in p.parts or rel.startswith("~") or ":" in rel:
+        raise UnsafePathError(f"{where}: the manifest names {rel!r}, which points outside the scene; refusing to read it")
+    return str(p)
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = None
+        if path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+                raise FormatError(f"{path}: not a readable zip scene ({exc})") from None
+
+    def read(self, rel: str, limit: int) -> bytes:
+        where = f"{self.path}"
+        if self.zip is not None:
+            try:
+                info = self.zip.getinfo(rel)
+            except KeyError:
+                raise FormatError(f"{where}: the archive has no {rel!r}, which the manifest names") from None
+            if info.file_size > limit:
+                raise FormatError(f"{where}: member {rel!r} claims {info.file_size} bytes, over the {limit}-byte limit")
+            try:
+                with self.zip.open(info) as fh:
+                    data = fh.read(limit + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError, RuntimeError) as exc:
+                raise FormatError(f"{where}: member {rel!r} cannot be read ({exc})") from None
+            if len(data) > limit:
+                raise FormatError(f"{where}: member {rel!r} is over the {limit}-byte limit")
+            return data
+        target = (self.path / rel).resolve()
+        if not target.is_relative_to(self.path.resolve()):
+            raise UnsafePathError(f"{where}: {rel!r} resolves outside the scene folder; refusing to read it")
+        if not target.is_file():
+            raise FormatError(f"{where}: {rel!r}, which the manifest names, is missing")
+        return read_source(target, what="scene member", max_bytes=limit)[0]
+
+
+def _number(value, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FormatError(f"{where}: {what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _load_object(reader: _Reader, entry, where: str) -> SceneObject:
+    if not isinstance(entry, dict):
+        raise FormatError(f"{where}: each object entry must be a JSON object")
+    name = entry.get("name")
+    rel = _safe_relpath(entry.get("ply"), where)
+    gaussians = read_ply(reader.read(rel, MAX_MEMBER_BYTES))
+    try:
+        track = Track.from_dict(entry.get("track") or {})
+        return SceneObject(name, gaussians, track, bool(entry.get("visible", True)), dict(entry.get("metadata") or {}))
+    except (InvalidArgumentError, TypeError, ValueError) as exc:
+        raise FormatError(f"{where}: object {name!r} is malformed: {exc}") from None
+
+
+def load(path: str | os.PathLike) -> Scene:
+    """Load a native scene (folder or .zip); a 3DGS .ply or .splat loads as a static scene."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix == ".ply":
+        return Scene.from_gaussians(read_ply(path), metadata={"source": str(path)})
+    if path.is_file() and suffix == ".splat":
+        return Scene.from_gaussians(read_splat(path), metadata={"source": str(path)})
+    if path.is_dir() and not (path / MANIFEST).is_file():
+        raise FormatError(f"{path}: is a folder without {MANIFEST}; it is not a scenegen scene")
+    reader = _Reader(path)
+    where = f"{path}/{MANIFEST}"
+    raw = reader.read(MANIFEST, MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise FormatError(f"{where}: the manifest must be a JSON object")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise FormatError(f"{where}: 'format_version' is missing or not an integer")
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"{where}: format_version {version} was written by a newer scenegen (this one reads up to {FORMAT_VERSION}); "
+            "upgrade scenegen with: pip install -U scenegen"
+        )
+    if version < 1:
+        raise FormatError(f"{where}: format_version {version} is not valid")
+    tr = manifest.get("time_range", [0.0, 0.0])
+    if not isinstance(tr, list) or len(tr) != 2:
+        raise FormatError(f"{where}: 'time_range' must be [start, end]")
+    time_range = (_number(tr[0], "time_range[0]", where), _number(tr[1], "time_range[1]", where))
+    objects = manifest.get("objects", [])
+    if not isinstance(objects, list):
+        raise FormatError(f"{where}: 'objects' must be a list")
+    background = _load_object(reader, manifest.get("background"), where)
+    loaded = [_load_object(reader, e, where) for e in objects]
+    if background.name != BACKGROUND:
+        raise FormatError(f"{where}: the background entry must be named {BACKGROUND!r}")
+    cams, times = _cameras_from_json(manifest.get("cameras"), where)
+    metadata = manifest.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise FormatError(f"{where}: 'metadata' must be a JSON object")
+    try:
+        return Scene(background, loaded, time_range=time_range, cameras=cams, camera_times=times, metadata=metadata)
+    except ScenegenError as exc:
+        raise FormatError(f"{where}: {exc}") from None
+

@@ -1,0 +1,32 @@
+"""Per-time-step PLY sequences of a moving scene, as 4D splat viewers read them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import InvalidArgumentError
+from ..scene import Scene
+from .atomic import atomic_path
+from .ply import ply_bytes
+
+
+def export_ply_sequence(scene: Scene, folder: str | os.PathLike, times) -> list[Path]:
+    """Write `frame_00000.ply`, `frame_00001.ply`, ... (world-space Gaussians at each time) and
+    `sequence.json` listing the files and their times into `folder`, atomically."""
+    times = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    if times.numel() == 0:
+        raise InvalidArgumentError("export_ply_sequence: `times` is empty; pass at least one time")
+    if not torch.isfinite(times).all():
+        raise InvalidArgumentError("export_ply_sequence: `times` contains NaN or infinite values")
+    folder = Path(folder)
+    names = [f"frame_{i:05d}.ply" for i in range(times.numel())]
+    with atomic_path(folder, directory=True) as tmp:
+        for name, t in zip(names, times.tolist()):
+            gaussians, _ = scene.gaussians_at(t)
+            (tmp / name).write_bytes(ply_bytes(gaussians))
+        (tmp / "sequence.json").write_text(json.dumps({"frames": [{"file": n, "time": t} for n, t in zip(names, times.tolist())]}, indent=1))
+    return [folder / n for n in names]
