@@ -103,7 +103,8 @@ def save(scene: Scene, path: str | os.PathLike) -> Path:
         with atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
                 for rel, data in files.items():
-                    zf.writestr(rel, data)
+                    # A fixed timestamp keeps the archive byte-identical for the same scene.
+                    zf.writestr(zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0)), data)
     else:
         if path.exists() and not path.is_dir():
             raise InvalidArgumentError(f"{path}: exists and is not a folder; choose another path or a .zip name")

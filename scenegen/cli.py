@@ -1,0 +1,191 @@
+"""The `scenegen` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import ScenegenError
+
+app = typer.Typer(
+    name="scenegen",
+    help="From a captured video to an editable, time-varying 3D scene of Gaussian splats, on any CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+OPTIONAL = ["torch", "numpy", "open3d-cpu", "open3d", "pycolmap", "trimesh", "imageio", "av", "typer", "rich",
+            "PySide6-Essentials", "moderngl", "gsplat"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_report() -> dict:
+    """Versions, render backends and accelerators, as `scenegen info` prints them."""
+    import torch
+
+    from . import __version__
+    from .render import available_backends
+
+    gpu = torch.cuda.is_available()
+    return {
+        "scenegen": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if gpu else None,
+        "render_backends": available_backends(),
+        "packages": {name: _version(name) for name in OPTIONAL},
+    }
+
+
+@app.command()
+def info(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
+    """Versions, available render backends, and whether a GPU is present."""
+    report = environment_report()
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"scenegen {report['scenegen']}", show_header=False)
+    table.add_row("python", report["python"])
+    table.add_row("platform", report["platform"])
+    table.add_row("cpu threads", str(report["cpu_threads"]))
+    table.add_row("gpu", report["gpu"] or "none (CPU only)")
+    table.add_row("render backends", ", ".join(report["render_backends"]))
+    for name, version in report["packages"].items():
+        if version is not None or name not in ("open3d", "open3d-cpu"):
+            table.add_row(name, version or "[dim]not installed[/dim]")
+    Console().print(table)
+
+
+@app.command("render")
+def render_cmd(
+    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG to write (several views are laid side by side)."),
+    views: int = typer.Option(1, min=1, max=64, help="Number of views on an orbit around the scene."),
+    size: str = typer.Option("512x512", help="Image size WxH of each view."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to render (default: start)."),
+    elevation: float = typer.Option(25.0, help="Orbit elevation in degrees."),
+    fov: float = typer.Option(45.0, help="Horizontal field of view in degrees."),
+    background: str = typer.Option("1,1,1", help="Background colour r,g,b in [0, 1]."),
+    backend: str = typer.Option("auto", help="Render backend: auto, torch."),
+):
+    """Render a scene from an orbit of cameras to a PNG."""
+    import imageio.v3 as iio
+    import torch
+    from rich.progress import track
+
+    from .errors import InvalidArgumentError
+    from .io import load
+    from .io.atomic import atomic_path
+    from .render.views import framing, orbit_cameras, up_from_cameras
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+        bg = [float(v) for v in background.split(",")]
+    except ValueError:
+        raise InvalidArgumentError(f"--size must look like 640x480 and --background like 1,1,1; got {size!r}, {background!r}") from None
+    if width <= 0 or height <= 0 or width * height > 64_000_000:
+        raise InvalidArgumentError(f"--size {size}: width and height must be positive and at most 64 megapixels in all")
+    sc = load(scene)
+    gaussians, _ = sc.gaussians_at(time)
+    center, radius = framing(gaussians)
+    cams = orbit_cameras(center, radius, num=views, elevation_deg=elevation, up=up_from_cameras(sc.cameras),
+                         width=width, height=height, fov_deg=fov)
+    images = []
+    with torch.no_grad():
+        for i in track(range(views), description="rendering", disable=views == 1):
+            out = sc.render(cams[i], time, background=bg, backend=backend)
+            images.append(out.rgb[0].clamp(0, 1))
+    strip = (torch.cat(images, dim=1) * 255).round().byte().numpy()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output) as tmp:
+        iio.imwrite(tmp, strip, extension=".png")
+    typer.echo(f"{scene}: {sc.num_gaussians} Gaussians, {len(sc.objects)} objects; wrote {output} ({views} view(s) of {width}x{height})")
+
+
+@app.command()
+def convert(
+    source: Path = typer.Argument(..., help="Input: native scene, .ply or .splat."),
+    output: Path = typer.Argument(..., help="Output: .ply, .splat, .zip or a folder (native scene)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time for single-file outputs."),
+    repair: bool = typer.Option(False, help="Repair invalid rotations and drop non-finite splats when reading."),
+):
+    """Convert between the native scene format, 3DGS PLY and .splat."""
+    from .io import load, read_ply, read_splat, save, write_ply, write_splat
+    from .scene import Scene
+
+    if repair and source.suffix.lower() in (".ply", ".splat"):
+        reader = read_ply if source.suffix.lower() == ".ply" else read_splat
+        sc = Scene.from_gaussians(reader(source, on_invalid="repair"))
+    else:
+        sc = load(source)
+    suffix = output.suffix.lower()
+    if suffix == ".ply":
+        write_ply(output, sc.gaussians_at(time)[0])
+    elif suffix == ".splat":
+        write_splat(output, sc.gaussians_at(time)[0])
+    else:
+        save(sc, output)
+    typer.echo(f"wrote {output} ({sc.num_gaussians} Gaussians)")
+
+
+@app.command()
+def dataset(path: Path = typer.Argument(..., help="A dataset folder or transforms.json.")):
+    """Detect a dataset's format and summarise it (images, cameras, splits, times, points)."""
+    from .data import load_dataset
+
+    ds = load_dataset(path)
+    typer.echo(repr(ds))
+    if ds.cameras is not None:
+        c = ds.cameras
+        typer.echo(f"image size {int(c.width[0])}x{int(c.height[0])}, fx {float(c.fx[0]):.1f}, "
+                   f"camera distance from origin {float(c.positions.norm(dim=1).median()):.3f} (median)")
+    if ds.times is not None:
+        typer.echo(f"times {float(ds.times.min()):g} .. {float(ds.times.max()):g}")
+    if ds.points is not None:
+        typer.echo(f"{len(ds.points)} SfM points")
+    typer.echo(f"background {ds.background.tolist()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: errors scenegen raises on purpose print as one line, not a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except ScenegenError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything scenegen needs on a fresh Debian/Ubuntu machine: system libraries (when
+# root and missing), a virtual environment with the CPU build of PyTorch, and scenegen itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+need_apt=()
+for pkg in libusb-1.0-0 libgomp1; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "scenegen setup: installing system packages: ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "scenegen setup: please install these system packages first: ${need_apt[*]}" >&2
+  fi
+fi
+
+[[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# The CPU build of PyTorch: an unpinned torch would pull a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[dev]"
+touch "$VENV/.installed"
+echo "scenegen setup: ready ($VENV)"
