@@ -110,7 +110,7 @@ class Camera:
         if forward.norm() < 1e-9:
             raise InvalidArgumentError("look_at: eye and target coincide")
         forward = forward / forward.norm()
-        right = torch.linalg.cross(forward, -torch.as_tensor(up, dtype=torch.float32))
+        right = torch.linalg.cross(forward, torch.as_tensor(up, dtype=torch.float32))
         if right.norm() < 1e-6:
             raise InvalidArgumentError("look_at: `up` is parallel to the viewing direction; pick another up vector")
         right = right / right.norm()
