@@ -94,7 +94,7 @@ def render_cmd(
     from .errors import InvalidArgumentError
     from .io import load
     from .io.atomic import atomic_path
-    from .render.views import framing, orbit_cameras, up_from_cameras
+    from .render.views import framing, orbit_cameras, scene_up
 
     try:
         width, height = (int(v) for v in size.lower().split("x"))
@@ -106,7 +106,7 @@ def render_cmd(
     sc = load(scene)
     gaussians, _ = sc.gaussians_at(time)
     center, radius = framing(gaussians)
-    cams = orbit_cameras(center, radius, num=views, elevation_deg=elevation, up=up_from_cameras(sc.cameras),
+    cams = orbit_cameras(center, radius, num=views, elevation_deg=elevation, up=scene_up(sc),
                          width=width, height=height, fov_deg=fov)
     images = []
     with torch.no_grad():

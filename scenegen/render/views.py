@@ -26,6 +26,19 @@ def framing(gaussians: Gaussians) -> tuple[Tensor, float]:
     return center, max(radius, 1e-3)
 
 
+def scene_up(scene) -> Tensor:
+    """World 'up' of a scene: its metadata's "up" when given, else what its cameras saw, else +z."""
+    up = scene.metadata.get("up")
+    if up is not None:
+        try:
+            up_t = torch.as_tensor(up, dtype=torch.float32).reshape(3)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidArgumentError(f"scene metadata 'up' must be 3 numbers, got {up!r}") from None
+        if torch.isfinite(up_t).all() and up_t.norm() > 1e-6:
+            return up_t / up_t.norm()
+    return up_from_cameras(scene.cameras)
+
+
 def up_from_cameras(cameras: Cameras | None) -> Tensor:
     """World 'up' as the capture cameras saw it (minus their mean OpenCV y axis), else +z."""
     if cameras is None or len(cameras) == 0:
