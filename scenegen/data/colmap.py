@@ -124,7 +124,7 @@ def read_cameras_binary(path: Path) -> dict[int, ColmapCamera]:
 def read_images_binary(path: Path) -> dict[int, ColmapImage]:
     cur = _Cursor(_read(path), path)
     images = {}
-    for _ in range(cur.count(77, "images")):
+    for _ in range(cur.count(73, "images")):  # 64 pose bytes + name terminator + point count
         image_id, qw, qx, qy, qz, tx, ty, tz, cam_id = cur.take("<i7di")
         name = cur.cstring()
         (npts,) = cur.take("<Q")
@@ -215,7 +215,7 @@ def read_points_text(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def find_model(path: Path) -> tuple[Path, str] | None:
     """(model folder, "bin" or "txt") for a project root, its sparse/ or sparse/0, or None."""
-    for candidate in (path / "sparse" / "0", path / "sparse", path):
+    for candidate in (path / "sparse" / "0", path / "sparse", path / "0", path):
         for ext in ("bin", "txt"):
             if all((candidate / f"{n}.{ext}").is_file() for n in ("cameras", "images")):
                 return candidate, ext
@@ -246,6 +246,8 @@ def load_colmap(path: Path, background=None) -> Dataset:
     ordered = sorted(images.values(), key=lambda im: im.name)
     cameras = []
     for im in ordered:
+        if not np.isfinite(im.qvec).all() or not np.isfinite(im.tvec).all() or np.linalg.norm(im.qvec) < 1e-8:
+            raise DatasetError(f"{model}: image {im.name!r} has a zero or non-finite pose quaternion/translation; the model is corrupt")
         if im.camera_id not in cams:
             raise DatasetError(f"{model}: image {im.name!r} refers to camera {im.camera_id}, which the model does not define")
         where = f"{model}/cameras.{ext}"

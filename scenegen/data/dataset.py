@@ -160,11 +160,11 @@ class Dataset:
                 f"{self.image_paths[i]}: image is {rgba.shape[1]}x{rgba.shape[0]} but its camera says {width}x{height}; "
                 "fix the intrinsics or the image"
             )
-        rgba = resize_image(rgba, width, height)
         if rgba.shape[2] == 4:
+            # Composite before resizing, so transparent pixels' hidden colours never leak into edges.
             a = rgba[..., 3:4]
-            return rgba[..., :3] * a + (1 - a) * self.background
-        return rgba
+            rgba = rgba[..., :3] * a + (1 - a) * self.background
+        return resize_image(rgba, width, height)
 
     def alpha(self, i: int) -> Tensor | None:
         """Image i's alpha [H, W, 1] when the file has one, else None."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..camera import Cameras, flip_opengl_opencv
-from ..errors import DatasetError, FormatError
+from ..errors import DatasetError, FormatError, InvalidArgumentError
 from .dataset import SPLITS, Dataset, check_files_exist, image_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".webp")
@@ -66,6 +66,12 @@ def _matrix(frame: dict, where: str) -> np.ndarray:
         m = np.vstack([m, [0, 0, 0, 1]])
     if m.shape != (4, 4) or not np.isfinite(m).all():
         raise DatasetError(f"{where}: a frame's 'transform_matrix' must be a finite 4x4 (or 3x4) matrix, got shape {m.shape}")
+    R = m[:3, :3]
+    if np.abs(R.T @ R - np.eye(3)).max() > 1e-2 or np.linalg.det(R) <= 0:
+        raise DatasetError(
+            f"{where}: frame {frame.get('file_path')!r} has a 'transform_matrix' whose 3x3 part is not a rotation "
+            "(scaled, sheared or mirrored); camera-to-world matrices must be rigid"
+        )
     return m
 
 
@@ -91,6 +97,9 @@ def _intrinsics(meta: dict, frame: dict, size: tuple[int, int] | None, where: st
         w, h = size
     fx, fy = get("fl_x"), get("fl_y")
     angle_x, angle_y = get("camera_angle_x"), get("camera_angle_y")
+    for key, angle in (("camera_angle_x", angle_x), ("camera_angle_y", angle_y)):
+        if angle is not None and not 0 < angle < math.pi:
+            raise DatasetError(f"{where}: '{key}' must be a field of view in radians between 0 and pi, got {angle}")
     if fx is None and angle_x is not None:
         fx = 0.5 * w / math.tan(0.5 * angle_x)
     if fy is None and angle_y is not None:
@@ -98,6 +107,8 @@ def _intrinsics(meta: dict, frame: dict, size: tuple[int, int] | None, where: st
     fx, fy = fx or fy, fy or fx
     if fx is None:
         raise DatasetError(f"{where}: no focal length: give 'fl_x' (pixels) or 'camera_angle_x' (radians)")
+    if fx <= 0 or fy <= 0 or w <= 0 or h <= 0:
+        raise DatasetError(f"{where}: focal lengths and image size must be positive, got fl_x={fx}, fl_y={fy}, w={w}, h={h}")
     cx, cy = get("cx"), get("cy")
     dist = [get(k) or 0.0 for k in ("k1", "k2", "p1", "p2", "k3", "k4")]
     return {"fx": fx, "fy": fy, "cx": w / 2 if cx is None else cx, "cy": h / 2 if cy is None else cy,
@@ -141,10 +152,13 @@ def _build(parts: list[dict], splits: dict, root: Path, fmt: str, background, po
     intr = [i for part in parts for i in part["intr"]]
     c2w_gl = torch.from_numpy(np.concatenate([part["c2w"] for part in parts])).float()
     dist = torch.tensor([i["distortion"] for i in intr], dtype=torch.float32)
-    cams = Cameras(
-        fx=[i["fx"] for i in intr], fy=[i["fy"] for i in intr], cx=[i["cx"] for i in intr], cy=[i["cy"] for i in intr],
-        width=[i["width"] for i in intr], height=[i["height"] for i in intr], c2w=flip_opengl_opencv(c2w_gl), distortion=dist,
-    )
+    try:
+        cams = Cameras(
+            fx=[i["fx"] for i in intr], fy=[i["fy"] for i in intr], cx=[i["cx"] for i in intr], cy=[i["cy"] for i in intr],
+            width=[i["width"] for i in intr], height=[i["height"] for i in intr], c2w=flip_opengl_opencv(c2w_gl), distortion=dist,
+        )
+    except InvalidArgumentError as exc:
+        raise DatasetError(f"{root}: the cameras in its transforms file are invalid: {exc}; fix fl_x/fl_y/w/h there") from None
     timed = [part["times"] is not None for part in parts]
     if any(timed) and not all(timed):
         raise DatasetError(f"{root}: some splits have frame times and some do not")
