@@ -176,12 +176,17 @@ class Gaussians:
             sh=rotate_sh(self.sh, R),
         )
 
-    def finite_mask(self) -> Tensor:
-        """[N] bool: rows whose every field is finite and whose quaternion is non-zero."""
+    def finite_rows(self) -> Tensor:
+        """[N] bool: rows whose every field is finite."""
         ok = torch.ones(len(self), dtype=torch.bool, device=self.device)
         for name in FIELDS:
-            ok &= torch.isfinite(getattr(self, name)).reshape(len(self), -1).all(dim=1)
-        return ok & (self.quats.norm(dim=-1) > 0)
+            finite = torch.isfinite(getattr(self, name))
+            ok &= finite.flatten(1).all(dim=1) if finite.dim() > 1 else finite
+        return ok
+
+    def finite_mask(self) -> Tensor:
+        """[N] bool: rows whose every field is finite and whose quaternion is non-zero."""
+        return self.finite_rows() & (self.quats.norm(dim=-1) > 0)
 
     def __repr__(self) -> str:
         return f"Gaussians(N={len(self)}, sh_degree={self.sh_degree}, device={self.device})"

@@ -197,7 +197,14 @@ class Scene:
         if cameras is not None and not isinstance(cameras, Cameras):
             raise InvalidArgumentError(f"cameras must be a Cameras batch, got {type(cameras).__name__}")
         self.cameras = cameras
-        self.camera_times = None if camera_times is None else torch.as_tensor(camera_times, dtype=torch.float64)
+        self.camera_times = None
+        if camera_times is not None:
+            try:
+                self.camera_times = torch.as_tensor(camera_times, dtype=torch.float64).reshape(-1)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                raise InvalidArgumentError(f"camera_times must be a list of numbers, got {str(camera_times)[:40]!r}") from None
+            if cameras is None or len(self.camera_times) != len(cameras):
+                raise InvalidArgumentError(f"camera_times needs one time per capture camera ({0 if cameras is None else len(cameras)})")
         self.metadata: dict[str, Any] = dict(metadata or {})
 
     @classmethod

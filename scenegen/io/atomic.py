@@ -38,7 +38,12 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
             if path.exists():
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
                 os.replace(path, old)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, path)  # put the previous folder back
+                raise
             if old is not None:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
         else:

@@ -28,6 +28,8 @@ PLY_TYPES = {
 MAX_HEADER_BYTES = 1 << 16
 ON_INVALID = ("raise", "drop", "repair")
 _REST = re.compile(r"^f_rest_(\d+)$")
+_END_HEADER = re.compile(rb"(?m)^end_header\r?$")
+MAX_ELEMENT_COUNT = 1 << 40
 
 
 class PlyElement:
@@ -40,7 +42,8 @@ class PlyElement:
 def _parse_header(data: bytes, name: str) -> tuple[str, list[PlyElement], int]:
     if not (data.startswith(b"ply\n") or data.startswith(b"ply\r\n")):
         raise FormatError(f"{name}: not a PLY file (it does not start with 'ply'); check the path or the file type")
-    end = data.find(b"end_header", 0, MAX_HEADER_BYTES)
+    found = _END_HEADER.search(data, 0, MAX_HEADER_BYTES)
+    end = found.start() if found else -1
     if end < 0:
         raise FormatError(f"{name}: no 'end_header' in the first {MAX_HEADER_BYTES} bytes; the file is truncated or not a PLY")
     line_end = data.find(b"\n", end)
@@ -64,10 +67,14 @@ def _parse_header(data: bytes, name: str) -> tuple[str, list[PlyElement], int]:
         elif key == "element":
             if len(parts) != 3 or not parts[2].isdigit():
                 raise FormatError(f"{name}: header line {lineno}: expected 'element NAME COUNT', got {raw.strip()!r}")
+            if int(parts[2]) > MAX_ELEMENT_COUNT:
+                raise FormatError(f"{name}: header line {lineno}: element count {parts[2]} is beyond any real file; the header is corrupt")
             elements.append(PlyElement(parts[1], int(parts[2])))
         elif key == "property":
             if not elements:
                 raise FormatError(f"{name}: header line {lineno}: a property before any element")
+            if any(p == parts[-1] for p, _ in elements[-1].properties):
+                raise FormatError(f"{name}: header line {lineno}: property {parts[-1]!r} appears twice in element {elements[-1].name!r}")
             if len(parts) == 5 and parts[1] == "list":
                 elements[-1].has_list = True
                 elements[-1].properties.append((parts[4], "list"))
@@ -91,8 +98,8 @@ def _vertex_table(data: bytes, name: str) -> dict[str, np.ndarray]:
     if vertex.has_list:
         raise FormatError(f"{name}: the vertex element has a list property; a 3DGS PLY has scalar properties only")
     names = [p for p, _ in vertex.properties]
-    if len(set(names)) != len(names):
-        raise FormatError(f"{name}: the vertex element names a property twice")
+    if not names:
+        raise FormatError(f"{name}: the vertex element has no properties, so it holds no Gaussians")
     if fmt == "ascii":
         lines = data[offset:].split(b"\n")
         skip = 0
@@ -139,9 +146,7 @@ def apply_invalid_policy(g: Gaussians, on_invalid: str, name: str) -> Gaussians:
     """Handle rows with non-finite values or zero quaternions: raise, drop them, or repair them."""
     if on_invalid not in ON_INVALID:
         raise FormatError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
-    finite = torch.ones(len(g), dtype=torch.bool)
-    for field in ("means", "scales", "quats", "opacities", "sh"):
-        finite &= torch.isfinite(getattr(g, field)).reshape(len(g), -1).all(1)
+    finite = g.finite_rows()
     bad_quat = finite & (g.quats.norm(dim=-1) < 1e-8)
     bad = ~finite | bad_quat
     if not bad.any():

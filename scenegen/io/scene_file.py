@@ -52,7 +52,7 @@ def _cameras_from_json(d, where: str):
     try:
         cams = Cameras(fx=d["fx"], fy=d["fy"], cx=d["cx"], cy=d["cy"], width=d["width"], height=d["height"],
                        c2w=torch.tensor(d["c2w"], dtype=torch.float32), distortion=d.get("distortion"))
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, AttributeError) as exc:
         raise FormatError(f"{where}: 'cameras' is malformed ({exc}); it needs fx, fy, cx, cy, width, height, c2w lists of equal length") from None
     return cams, d.get("times")
 
@@ -121,6 +121,8 @@ def _safe_relpath(rel, where: str) -> str:
     if not isinstance(rel, str) or not rel:
         raise FormatError(f"{where}: a file path in the manifest is missing or not a string")
     p = PurePosixPath(rel)
+    if len(rel) > 1024 or any(ord(ch) < 32 for ch in rel):
+        raise FormatError(f"{where}: the manifest names a file path that is too long or holds control characters")
     if "\\" in rel or p.is_absolute() or ".." in p.parts or rel.startswith("~") or ":" in rel:
         raise UnsafePathError(f"{where}: the manifest names {rel!r}, which points outside the scene; refusing to read it")
     return str(p)
@@ -148,22 +150,31 @@ class _Reader:
             try:
                 with self.zip.open(info) as fh:
                     data = fh.read(limit + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError, RuntimeError) as exc:
-                raise FormatError(f"{where}: member {rel!r} cannot be read ({exc})") from None
+            except Exception as exc:  # decompressors raise their own types (zlib.error, lzma.LZMAError, ...)
+                raise FormatError(f"{where}: member {rel!r} cannot be read ({type(exc).__name__}: {exc})") from None
             if len(data) > limit:
                 raise FormatError(f"{where}: member {rel!r} is over the {limit}-byte limit")
             return data
-        target = (self.path / rel).resolve()
-        if not target.is_relative_to(self.path.resolve()):
+        try:
+            target = (self.path / rel).resolve()
+            inside = target.is_relative_to(self.path.resolve())
+            exists = target.is_file()
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{where}: the manifest names {rel!r}, which cannot be opened ({exc})") from None
+        if not inside:
             raise UnsafePathError(f"{where}: {rel!r} resolves outside the scene folder; refusing to read it")
-        if not target.is_file():
+        if not exists:
             raise FormatError(f"{where}: {rel!r}, which the manifest names, is missing")
         return read_source(target, what="scene member", max_bytes=limit)[0]
 
 
 def _number(value, what: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise FormatError(f"{where}: {what} must be a finite number, got {value!r}")
+    try:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise FormatError(f"{where}: {what} must be a finite number, got {str(value)[:40]!r}")
     return float(value)
 
 
@@ -176,7 +187,7 @@ def _load_object(reader: _Reader, entry, where: str) -> SceneObject:
     try:
         track = Track.from_dict(entry.get("track") or {})
         return SceneObject(name, gaussians, track, bool(entry.get("visible", True)), dict(entry.get("metadata") or {}))
-    except (InvalidArgumentError, TypeError, ValueError) as exc:
+    except (InvalidArgumentError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise FormatError(f"{where}: object {name!r} is malformed: {exc}") from None
 
 
@@ -197,8 +208,8 @@ def load(path: str | os.PathLike) -> Scene:
     raw = reader.read(MANIFEST, MAX_MANIFEST_BYTES)
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{where}: not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FormatError(f"{where}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(manifest, dict):
         raise FormatError(f"{where}: the manifest must be a JSON object")
     version = manifest.get("format_version")
@@ -222,12 +233,14 @@ def load(path: str | os.PathLike) -> Scene:
     loaded = [_load_object(reader, e, where) for e in objects]
     if background.name != BACKGROUND:
         raise FormatError(f"{where}: the background entry must be named {BACKGROUND!r}")
-    cams, times = _cameras_from_json(manifest.get("cameras"), where)
     metadata = manifest.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise FormatError(f"{where}: 'metadata' must be a JSON object")
     try:
+        cams, times = _cameras_from_json(manifest.get("cameras"), where)
         return Scene(background, loaded, time_range=time_range, cameras=cams, camera_times=times, metadata=metadata)
-    except ScenegenError as exc:
-        raise FormatError(f"{where}: {exc}") from None
+    except FormatError:
+        raise
+    except (ScenegenError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise FormatError(f"{where}: the manifest is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
 

@@ -23,6 +23,10 @@ def export_ply_sequence(scene: Scene, folder: str | os.PathLike, times) -> list[
     if not torch.isfinite(times).all():
         raise InvalidArgumentError("export_ply_sequence: `times` contains NaN or infinite values")
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgumentError(f"{folder}: exists and is not a folder; choose another output folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "sequence.json").is_file():
+        raise InvalidArgumentError(f"{folder}: is a non-empty folder that is not a PLY sequence; refusing to replace it")
     names = [f"frame_{i:05d}.ply" for i in range(times.numel())]
     with atomic_path(folder, directory=True) as tmp:
         for name, t in zip(names, times.tolist()):

@@ -59,7 +59,8 @@ def read_splat(source, *, on_invalid: str = "raise") -> Gaussians:
         )
     if on_invalid == "repair":
         q[bad_rot] = (1.0, 0.0, 0.0, 0.0)
-    alpha = np.clip(rgba[:, 3], 0.5 / 255, 1 - 0.5 / 255)
+    # Keep the logit finite while 0 and 255 still encode back to 0 and 255.
+    alpha = np.clip(rgba[:, 3], 1e-4, 1 - 1e-4)
     g = Gaussians(
         means=torch.from_numpy(rec["position"].copy()),
         scales=torch.from_numpy(np.where(bad_scale[:, None], np.nan, log_scale).astype(np.float32)),
