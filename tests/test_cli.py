@@ -24,7 +24,7 @@ def test_console_script_help_lists_commands():
 def test_info_json_reports_versions_backends_and_gpu(capsys):
     assert main(["info", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["render_backends"][0] == "torch"
+    assert report["render_backends"][-1] == "torch"
     assert report["packages"]["torch"].startswith("2.")
     assert "gpu" in report
 

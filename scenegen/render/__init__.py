@@ -1,7 +1,8 @@
 """Rendering: one front door, `render(gaussians, cameras, ...)`, over interchangeable backends.
 
 Backends: `torch`, the pure-PyTorch reference (differentiable, the spec every other backend is
-tested against). `backend="auto"` picks the fastest backend that can run here and says which
+tested against); `cpu`, compiled multi-threaded kernels with a hand-written backward (numba);
+`gsplat`, CUDA through gsplat for CUDA tensors. `backend="auto"` picks the fastest backend that can run here and says which
 once; naming a backend that cannot run raises BackendUnavailableError with the fix.
 """
 
@@ -19,32 +20,44 @@ from .types import RenderConfig, RenderOutput
 
 __all__ = ["render", "RenderConfig", "RenderOutput", "available_backends", "BACKENDS"]
 
-BACKENDS = ("torch",)
-_PLANNED = {
-    "cpu": "the compiled CPU backend is not part of this build yet; use backend='torch'",
-    "gsplat": "the CUDA backend needs a CUDA GPU and gsplat (pip install 'scenegen[cuda]'); use backend='torch'",
+BACKENDS = ("gsplat", "cpu", "torch")  # fastest first
+_INSTALL_HINT = {
+    "cpu": "the compiled CPU backend needs numba: pip install 'numba>=0.60'",
+    "gsplat": "the CUDA backend needs a CUDA GPU, CUDA tensors and gsplat: pip install 'scenegen[cuda]'",
 }
 _log = logging.getLogger("scenegen.render")
 _announced: set[str] = set()
 
 
+def _runs_here(name: str, device: torch.device | None = None) -> bool:
+    if name == "torch":
+        return True
+    if name == "cpu":
+        from .backends.cpu import is_available
+
+        return (device is None or device.type == "cpu") and is_available()
+    from .backends.gsplat_backend import is_available
+
+    return (device is None or device.type == "cuda") and is_available()
+
+
 def available_backends() -> list[str]:
     """Names of the backends that can run on this machine, fastest first."""
-    return list(BACKENDS)
+    return [name for name in BACKENDS if _runs_here(name)]
 
 
-def _pick_backend(name: str) -> str:
+def _pick_backend(name: str, device: torch.device) -> str:
     if name == "auto":
-        chosen = available_backends()[0]
+        chosen = next(b for b in BACKENDS if _runs_here(b, device))
         if chosen not in _announced:
             _announced.add(chosen)
             _log.info("scenegen.render: using the %r backend", chosen)
         return chosen
-    if name in BACKENDS:
-        return name
-    if name in _PLANNED:
-        raise BackendUnavailableError(f"render backend {name!r} is unavailable: {_PLANNED[name]}")
-    raise InvalidArgumentError(f"unknown render backend {name!r}; choose one of {('auto',) + BACKENDS}")
+    if name not in BACKENDS:
+        raise InvalidArgumentError(f"unknown render backend {name!r}; choose one of {('auto',) + BACKENDS}")
+    if not _runs_here(name, device):
+        raise BackendUnavailableError(f"render backend {name!r} cannot run here ({device} tensors): {_INSTALL_HINT[name]}")
+    return name
 
 
 def render(
@@ -84,8 +97,12 @@ def render(
         if object_ids.shape != (len(gaussians),):
             raise InvalidArgumentError(f"render: object_ids must be [N={len(gaussians)}], got {list(object_ids.shape)}")
     cfg = config or RenderConfig()
-    name = _pick_backend(backend)
-    from .backends.torch_ref import rasterize_torch
-
-    return rasterize_torch(gaussians, cams.to(gaussians.device), sh_degree=degree, background=bg.to(gaussians.device),
-                           object_ids=object_ids, cfg=cfg) if name == "torch" else None
+    name = _pick_backend(backend, gaussians.device)
+    if name == "cpu":
+        from .backends.cpu import rasterize_cpu as rasterize
+    elif name == "gsplat":
+        from .backends.gsplat_backend import rasterize_gsplat as rasterize
+    else:
+        from .backends.torch_ref import rasterize_torch as rasterize
+    return rasterize(gaussians, cams.to(gaussians.device), sh_degree=degree, background=bg.to(gaussians.device),
+                     object_ids=object_ids, cfg=cfg)

@@ -1,0 +1,126 @@
+"""The `cpu` backend: projection in PyTorch (shared with the reference), rasterisation in compiled,
+multi-threaded kernels with a hand-written backward pass (cpu_kernels.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...camera import Cameras
+from ...gaussians import Gaussians
+from ..projection import project_gaussians, view_colors
+from ..types import RenderConfig, RenderOutput
+
+DEFAULT_TILE = 8
+
+
+def is_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _f32(t: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to(torch.float32).cpu().numpy())
+
+
+def tile_ranges(means2d: Tensor, radii: Tensor, conics: Tensor, opacities: Tensor, width: int, height: int,
+                min_alpha: float, tile: int) -> Tensor:
+    """Inclusive tile ranges [N, 4] (x0, x1, y0, y1) of the pixels each Gaussian can reach.
+
+    Tighter than the radius box: a pixel gets alpha >= min_alpha only inside the ellipse
+    opacity * exp(-d^2 / 2) = min_alpha, so the box is the smaller of that ellipse's bounding box
+    and the radius box. Faint Gaussians then touch far fewer tiles, and the image is unchanged.
+    """
+    a, b, c = conics.unbind(-1)
+    det = (a * c - b * b).clamp_min(1e-20)
+    level = (2 * torch.log((opacities / min_alpha).clamp_min(1.0))) * 1.001
+    r = radii.to(means2d.dtype)
+    ext = torch.stack([torch.sqrt(level * c / det), torch.sqrt(level * a / det)], -1) + 0.01
+    ext = torch.minimum(ext, r[:, None])
+    lo = means2d - ext - 0.5
+    hi = means2d + ext - 0.5
+    tiles_x, tiles_y = (width + tile - 1) // tile, (height + tile - 1) // tile
+    x0 = torch.floor(lo[:, 0] / tile).clamp(0, tiles_x - 1)
+    x1 = torch.floor(hi[:, 0] / tile).clamp(0, tiles_x - 1)
+    y0 = torch.floor(lo[:, 1] / tile).clamp(0, tiles_y - 1)
+    y1 = torch.floor(hi[:, 1] / tile).clamp(0, tiles_y - 1)
+    return torch.stack([x0, x1, y0, y1], 1).to(torch.int32)
+
+
+class _Rasterize(torch.autograd.Function):
+    """Screen-space Gaussians of one camera -> rgb [H, W, 3], alpha [H, W], depth [H, W]."""
+
+    @staticmethod
+    def forward(ctx, means2d, conics, colors, opacities, depths, radii, background, width, height, cfg, tile):
+        from . import cpu_kernels as K
+
+        n = means2d.shape[0]
+        visible = (radii > 0).nonzero().squeeze(1)
+        # Visible Gaussians are in front of the near plane, so their depths are positive.
+        order = visible[torch.from_numpy(K.argsort_positive(_f32(depths[visible]))).long()]
+        rects = tile_ranges(means2d.detach(), radii, conics.detach(), opacities.detach(), width, height, cfg.min_alpha, tile)
+        tiles_x, tiles_y = (width + tile - 1) // tile, (height + tile - 1) // tile
+        n_chunks = max(1, min(torch.get_num_threads(), len(order)))
+        offsets, ids = K.bin_gaussians(order.to(torch.int32).numpy(), rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
+        arrays = (_f32(means2d), _f32(conics), _f32(colors), _f32(opacities), _f32(depths), _f32(radii))
+        bg = _f32(background)
+        rgb = np.empty((height, width, 3), np.float32)
+        alpha, depth, final_t = (np.empty((height, width), np.float32) for _ in range(3))
+        last = np.empty((height, width), np.int64)
+        best = np.empty((height, width), np.int64)
+        K.forward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
+                  np.float32(cfg.transmittance_threshold), rgb, alpha, depth, final_t, last, best)
+        ctx.kernel_inputs = (arrays, offsets, ids, width, height, tile, bg, cfg)
+        ctx.images = (alpha, depth, final_t, last)
+        ctx.n = n
+        ctx.dtypes = [t.dtype for t in (means2d, conics, colors, opacities, depths)]
+        out_dtype = means2d.dtype
+        best_t = torch.from_numpy(best)
+        ctx.mark_non_differentiable(best_t)
+        return (torch.from_numpy(rgb).to(out_dtype), torch.from_numpy(alpha).to(out_dtype),
+                torch.from_numpy(depth).to(out_dtype), best_t)
+
+    @staticmethod
+    def backward(ctx, g_rgb, g_alpha, g_depth, _g_best):
+        from . import cpu_kernels as K
+
+        arrays, offsets, ids, width, height, tile, bg, cfg = ctx.kernel_inputs
+        alpha, depth, final_t, last = ctx.images
+        zeros = np.zeros((height, width), np.float32)
+        grads = np.zeros((len(ids), 10), np.float32)
+        K.backward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
+                   alpha, depth, final_t, last,
+                   _f32(g_rgb) if g_rgb is not None else np.zeros((height, width, 3), np.float32),
+                   _f32(g_alpha) if g_alpha is not None else zeros,
+                   _f32(g_depth) if g_depth is not None else zeros, grads)
+        per_gaussian = torch.zeros(ctx.n, 10)
+        per_gaussian.index_add_(0, torch.from_numpy(ids).long(), torch.from_numpy(grads))
+        d_mean, d_conic, d_opac, d_color, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
+                                                     per_gaussian[:, 6:9], per_gaussian[:, 9])
+        dt = ctx.dtypes
+        return (d_mean.to(dt[0]), d_conic.to(dt[1]), d_color.to(dt[2]), d_opac.to(dt[3]), d_depth.to(dt[4]),
+                None, None, None, None, None, None)
+
+
+def rasterize_cpu(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Tensor,
+                  object_ids: Tensor | None, cfg: RenderConfig, tile: int = DEFAULT_TILE) -> RenderOutput:
+    means2d, conics, depths, radii, opacity = project_gaussians(g, cams, cfg)
+    colors = view_colors(g, cams, sh_degree)
+    H, W = int(cams.height[0]), int(cams.width[0])
+    rgbs, alphas, dep, id_maps = [], [], [], []
+    for ci in range(len(cams)):
+        rgb, alpha, depth, best = _Rasterize.apply(means2d[ci], conics[ci], colors[ci], opacity[ci], depths[ci], radii[ci],
+                                                  background, W, H, cfg, tile)
+        rgbs.append(rgb)
+        alphas.append(alpha[..., None])
+        dep.append(depth[..., None])
+        if object_ids is not None:
+            id_maps.append(torch.where(best >= 0, object_ids.cpu()[best.clamp_min(0)], best))
+    return RenderOutput(
+        rgb=torch.stack(rgbs), alpha=torch.stack(alphas), depth=torch.stack(dep), radii=radii, means2d=means2d,
+        object_id=torch.stack(id_maps) if object_ids is not None else None, backend="cpu",
+    )
