@@ -32,14 +32,21 @@ def project_gaussians(g: Gaussians, cams: Cameras, cfg: RenderConfig):
     margin_x, margin_y = 0.3 * (0.5 * W / fx), 0.3 * (0.5 * H / fy)
     tx = torch.minimum(torch.maximum(x / zs, -(cx / fx + margin_x)), (W - cx) / fx + margin_x) * zs
     ty = torch.minimum(torch.maximum(y / zs, -(cy / fy + margin_y)), (H - cy) / fy + margin_y) * zs
-    zero = torch.zeros_like(zs)
-    J = torch.stack([fx / zs, zero, -fx * tx / zs**2, zero, fy / zs, -fy * ty / zs**2], -1).reshape(*zs.shape, 2, 3)
+    # T = J R with the EWA Jacobian J = [[fx/z, 0, -fx tx/z^2], [0, fy/z, -fy ty/z^2]]. Written
+    # elementwise: batches of tiny matrix products are many times slower on a CPU.
     Rg = quat_to_rotmat(g.quats)
     M = Rg * torch.exp(g.scales).unsqueeze(-2)
-    cov3d = M @ M.transpose(-1, -2)  # [N, 3, 3]
-    T = J @ R[:, None]  # [C, N, 2, 3]
-    cov2d = T @ cov3d[None] @ T.transpose(-1, -2)
-    a, b, c = cov2d[..., 0, 0], cov2d[..., 0, 1], cov2d[..., 1, 1]
+    m0, m1, m2_ = M[:, 0], M[:, 1], M[:, 2]  # rows of M, [N, 3]
+    s00, s01, s02 = (m0 * m0).sum(-1), (m0 * m1).sum(-1), (m0 * m2_).sum(-1)
+    s11, s12, s22 = (m1 * m1).sum(-1), (m1 * m2_).sum(-1), (m2_ * m2_).sum(-1)
+    cov_rows = torch.stack([torch.stack([s00, s01, s02], -1), torch.stack([s01, s11, s12], -1),
+                            torch.stack([s02, s12, s22], -1)], 0)  # [3 rows, N, 3] of M M^T
+    inv_z = 1 / zs
+    row0 = (fx * inv_z)[..., None] * R[:, None, 0, :] - (fx * tx * inv_z * inv_z)[..., None] * R[:, None, 2, :]
+    row1 = (fy * inv_z)[..., None] * R[:, None, 1, :] - (fy * ty * inv_z * inv_z)[..., None] * R[:, None, 2, :]
+    S0 = row0[..., 0:1] * cov_rows[0] + row0[..., 1:2] * cov_rows[1] + row0[..., 2:3] * cov_rows[2]  # row0 @ cov3d
+    S1 = row1[..., 0:1] * cov_rows[0] + row1[..., 1:2] * cov_rows[1] + row1[..., 2:3] * cov_rows[2]
+    a, b, c = (S0 * row0).sum(-1), (S0 * row1).sum(-1), (S1 * row1).sum(-1)
     det_orig = a * c - b * b
     a, c = a + cfg.eps2d, c + cfg.eps2d
     det = a * c - b * b
@@ -65,6 +72,7 @@ def view_colors(g: Gaussians, cams: Cameras, degree: int) -> Tensor:
     dirs = g.means[None] - cams.positions[:, None].to(g.means.dtype)
     dirs = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     basis = eval_sh_basis(degree, dirs)  # [C, N, k]
-    return (torch.einsum("cnk,nkd->cnd", basis, g.sh[:, :k]) + 0.5).clamp_min(0)
+    # A sum over k rather than an einsum, which would become N tiny matrix products.
+    return ((basis.unsqueeze(-1) * g.sh[None, :, :k]).sum(-2) + 0.5).clamp_min(0)
 
 
