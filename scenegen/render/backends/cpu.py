@@ -9,7 +9,6 @@ from torch import Tensor
 
 from ...camera import Cameras
 from ...gaussians import Gaussians
-from ..projection import project_gaussians, view_colors
 from ..types import RenderConfig, RenderOutput
 
 DEFAULT_TILE = 8
@@ -106,14 +105,60 @@ class _Rasterize(torch.autograd.Function):
                 None, None, None, None, None, None)
 
 
+class _Project(torch.autograd.Function):
+    """Gaussians seen by one camera -> means2d [N, 2], conics [N, 3], depths [N], radii [N],
+    opacities [N], colours [N, 3] (cpu_projection.py; the same maths as render/projection.py)."""
+
+    @staticmethod
+    def forward(ctx, means, scales, quats, opacities, sh, cam, degree, cfg):
+        from . import cpu_projection as P
+
+        n = means.shape[0]
+        view = np.ascontiguousarray(cam.w2c.detach().double().numpy()[:3])
+        campos = np.ascontiguousarray(cam.position.detach().double().numpy())
+        inputs = (_f32(means), _f32(scales), _f32(quats), _f32(opacities), _f32(sh))
+        intr = (float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height))
+        means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
+        depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
+        P.project_forward(*inputs, degree, view, campos, *intr, cfg.near, cfg.far, cfg.eps2d, cfg.antialiased,
+                          means2d, conics, depths, radii, opac, colors)
+        ctx.saved = (inputs, degree, view, campos, intr, cfg, radii, colors)
+        ctx.dtype = means.dtype
+        radii_t = torch.from_numpy(radii)
+        ctx.mark_non_differentiable(radii_t)
+        dt = means.dtype
+        return (torch.from_numpy(means2d).to(dt), torch.from_numpy(conics).to(dt), torch.from_numpy(depths).to(dt),
+                radii_t, torch.from_numpy(opac).to(dt), torch.from_numpy(colors).to(dt))
+
+    @staticmethod
+    def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_opac, g_colors):
+        from . import cpu_projection as P
+
+        inputs, degree, view, campos, intr, cfg, radii, colors = ctx.saved
+        n = inputs[0].shape[0]
+
+        def grad(g, shape):
+            return _f32(g) if g is not None else np.zeros(shape, np.float32)
+
+        d = [np.zeros_like(a) for a in inputs]
+        P.project_backward(*inputs, degree, view, campos, *intr, cfg.eps2d, cfg.antialiased, radii, colors,
+                           grad(g_means2d, (n, 2)), grad(g_conics, (n, 3)), grad(g_depths, n), grad(g_opac, n),
+                           grad(g_colors, (n, 3)), *d)
+        return (*(torch.from_numpy(a).to(ctx.dtype) for a in d), None, None, None)
+
+
 def rasterize_cpu(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Tensor,
                   object_ids: Tensor | None, cfg: RenderConfig, tile: int = DEFAULT_TILE) -> RenderOutput:
-    means2d, conics, depths, radii, opacity = project_gaussians(g, cams, cfg)
-    colors = view_colors(g, cams, sh_degree)
     H, W = int(cams.height[0]), int(cams.width[0])
+    sh = g.sh[:, : (sh_degree + 1) ** 2]
+    projected = [_Project.apply(g.means, g.scales, g.quats, g.opacities, sh, cams[ci], sh_degree, cfg) for ci in range(len(cams))]
+    # One stacked means2d feeds the rasterizer, so `RenderOutput.means2d.grad` holds the screen-space
+    # gradients that densification accumulates.
+    means2d_all = torch.stack([p[0] for p in projected])
+    radii_all = torch.stack([p[3] for p in projected])
     rgbs, alphas, dep, id_maps = [], [], [], []
-    for ci in range(len(cams)):
-        rgb, alpha, depth, best = _Rasterize.apply(means2d[ci], conics[ci], colors[ci], opacity[ci], depths[ci], radii[ci],
+    for ci, (_, conics, depths, radii, opacity, colors) in enumerate(projected):
+        rgb, alpha, depth, best = _Rasterize.apply(means2d_all[ci], conics, colors, opacity, depths, radii,
                                                   background, W, H, cfg, tile)
         rgbs.append(rgb)
         alphas.append(alpha[..., None])
@@ -121,6 +166,6 @@ def rasterize_cpu(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Te
         if object_ids is not None:
             id_maps.append(torch.where(best >= 0, object_ids.cpu()[best.clamp_min(0)], best))
     return RenderOutput(
-        rgb=torch.stack(rgbs), alpha=torch.stack(alphas), depth=torch.stack(dep), radii=radii, means2d=means2d,
+        rgb=torch.stack(rgbs), alpha=torch.stack(alphas), depth=torch.stack(dep), radii=radii_all, means2d=means2d_all,
         object_id=torch.stack(id_maps) if object_ids is not None else None, backend="cpu",
     )
