@@ -69,8 +69,8 @@ class _Rasterize(torch.autograd.Function):
         bg = _f32(background)
         rgb = np.empty((height, width, 3), np.float32)
         alpha, depth, final_t = (np.empty((height, width), np.float32) for _ in range(3))
-        last = np.empty((height, width), np.int64)
-        best = np.empty((height, width), np.int64)
+        last = np.empty((height, width), np.int32)
+        best = np.empty((height, width), np.int32)
         K.forward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
                   np.float32(cfg.transmittance_threshold), rgb, alpha, depth, final_t, last, best)
         ctx.kernel_inputs = (arrays, offsets, ids, width, height, tile, bg, cfg)
@@ -78,7 +78,7 @@ class _Rasterize(torch.autograd.Function):
         ctx.n = n
         ctx.dtypes = [t.dtype for t in (means2d, conics, colors, opacities, depths)]
         out_dtype = means2d.dtype
-        best_t = torch.from_numpy(best)
+        best_t = torch.from_numpy(best).long()
         ctx.mark_non_differentiable(best_t)
         return (torch.from_numpy(rgb).to(out_dtype), torch.from_numpy(alpha).to(out_dtype),
                 torch.from_numpy(depth).to(out_dtype), best_t)

@@ -95,8 +95,8 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
         cb = np.zeros(npix, dtype=F)
         cd = np.zeros(npix, dtype=F)
         bw = np.zeros(npix, dtype=F)
-        lastj = np.full(npix, -1, dtype=np.int64)
-        bid = np.full(npix, -1, dtype=np.int64)
+        lastj = np.full(npix, -1, dtype=np.int32)
+        bid = np.full(npix, -1, dtype=np.int32)
         for k in range(npix):
             px[k] = F(x0 + k % tile) + HALF
             py[k] = F(y0 + k // tile) + HALF
@@ -124,10 +124,10 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
                 cb[k] += w * r2
                 cd[k] += w * z
                 contributed = w > ZERO
-                lastj[k] = j if contributed else lastj[k]
+                lastj[k] = np.int32(j) if contributed else lastj[k]
                 better = w > bw[k]
                 bw[k] = w if better else bw[k]
-                bid[k] = g if better else bid[k]
+                bid[k] = np.int32(g) if better else bid[k]
             if (j - start) % 32 == 31:
                 if live.max() == ZERO:
                     break
@@ -171,7 +171,7 @@ def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wi
         gb = np.zeros(npix, dtype=F)
         ga = np.zeros(npix, dtype=F)
         gd = np.zeros(npix, dtype=F)
-        lastj = np.full(npix, -1, dtype=np.int64)
+        lastj = np.full(npix, -1, dtype=np.int32)
         max_last = -1
         for k in range(npix):
             x = x0 + k % tile
@@ -189,10 +189,11 @@ def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wi
                 if acc > F(1e-10):
                     ga[k] -= g_depth[y, x] * depth[y, x] / den
                 lastj[k] = last[y, x]
-                max_last = max(max_last, lastj[k])
+                max_last = max(max_last, np.int64(lastj[k]))
         start = offsets[t]
         for j in range(max_last, start - 1, -1):
             g = ids[j]
+            j32 = np.int32(j)
             mx, my = means2d[g, 0], means2d[g, 1]
             a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
             o, z, r = opacities[g], depths[g], radii[g]
@@ -205,7 +206,7 @@ def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wi
                 gauss = fast_exp(power)
                 raw = o * gauss
                 al = min(max_alpha, raw)
-                ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (j <= lastj[k])
+                ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (j32 <= lastj[k])
                 al = al if ok else ZERO
                 t_i = T[k] / (ONE - al)
                 T[k] = t_i
