@@ -67,16 +67,17 @@ def test_empty_and_culled_scenes_give_the_background():
     assert render(behind, cameras(), backend="cpu").alpha.max() == 0
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_every_gradient_matches_reference(seed):
-    base = random_scene(150, 10 + seed, degree=2)
+@pytest.mark.parametrize("seed,degree,antialiased", [(0, 2, False), (1, 3, False), (2, 0, True), (3, 1, True)])
+def test_every_gradient_matches_reference(seed, degree, antialiased):
+    base = random_scene(150, 10 + seed, degree=degree)
     cams = cameras(count=2)
     gen = torch.Generator().manual_seed(seed)
     weights = [torch.randn(2, 29, 37, c, generator=gen) for c in (3, 1, 1)]
+    cfg = RenderConfig(antialiased=antialiased)
     grads = {}
     for backend in ("cpu", "torch"):
         g = base.clone().requires_grad_()
-        out = render(g, cams, backend=backend, background=(0.2, 0.4, 0.6))
+        out = render(g, cams, backend=backend, background=(0.2, 0.4, 0.6), config=cfg)
         loss = (out.rgb * weights[0]).sum() + (out.alpha * weights[1]).sum() + 0.1 * (out.depth * weights[2]).sum()
         loss.backward()
         grads[backend] = {name: getattr(g, name).grad for name in ("means", "scales", "quats", "opacities", "sh")}

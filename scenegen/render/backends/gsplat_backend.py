@@ -26,10 +26,9 @@ def rasterize_gsplat(g: Gaussians, cams: Cameras, *, sh_degree: int, background:
 
     H, W = int(cams.height[0]), int(cams.width[0])
     C = len(cams)
-    colors, _ = g.sh, None
     render_colors, render_alphas, meta = rasterization(
         means=g.means, quats=g.quats, scales=torch.exp(g.scales), opacities=torch.sigmoid(g.opacities),
-        colors=colors, sh_degree=sh_degree, viewmats=cams.w2c.to(g.means), Ks=cams.K.to(g.means), width=W, height=H,
+        colors=g.sh, sh_degree=sh_degree, viewmats=cams.w2c.to(g.means), Ks=cams.K.to(g.means), width=W, height=H,
         near_plane=cfg.near, far_plane=cfg.far, eps2d=cfg.eps2d, tile_size=16, render_mode="RGB+ED",
         rasterize_mode="antialiased" if cfg.antialiased else "classic", backgrounds=None, packed=False,
     )
