@@ -83,6 +83,45 @@ def frustum_limits(fx, fy, cx, cy, width, height):
     return -(cx / fx + mx), (width - cx) / fx + mx, -(cy / fy + my), (height - cy) / fy + my
 
 
+@njit(inline="always")
+def to_camera(view, i, means):
+    """Camera-space point of Gaussian i: view [3, 4] @ (mean, 1)."""
+    mx, my, mz = means[i, 0], means[i, 1], means[i, 2]
+    return (view[0, 0] * mx + view[0, 1] * my + view[0, 2] * mz + view[0, 3],
+            view[1, 0] * mx + view[1, 1] * my + view[1, 2] * mz + view[1, 3],
+            view[2, 0] * mx + view[2, 1] * my + view[2, 2] * mz + view[2, 3])
+
+
+@njit(inline="always")
+def covariance_3d(i, quats, log_scales, R, S, sc):
+    """Fill R (rotation of the normalised quaternion), sc (scales) and S = R diag(sc)^2 R^T;
+    return the quaternion's norm."""
+    q0, q1, q2, q3 = quats[i, 0], quats[i, 1], quats[i, 2], quats[i, 3]
+    qn = max(math.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3), 1e-12)
+    rotation(q0 / qn, q1 / qn, q2 / qn, q3 / qn, R)
+    for j in range(3):
+        sc[j] = math.exp(log_scales[i, j])
+    for r in range(3):
+        for c in range(3):
+            S[r, c] = R[r, 0] * R[c, 0] * sc[0] ** 2 + R[r, 1] * R[c, 1] * sc[1] ** 2 + R[r, 2] * R[c, 2] * sc[2] ** 2
+    return qn
+
+
+@njit(inline="always")
+def covariance_2d(view, fx, fy, z, tx, ty, S, t0, t1):
+    """Rows t0, t1 of T = J W (EWA Jacobian times the view rotation) and (a, b, c) of T S T^T."""
+    for j in range(3):
+        t0[j] = fx / z * view[0, j] - fx * tx / (z * z) * view[2, j]
+        t1[j] = fy / z * view[1, j] - fy * ty / (z * z) * view[2, j]
+    a = b = c = 0.0
+    for r in range(3):
+        for cc in range(3):
+            a += t0[r] * S[r, cc] * t0[cc]
+            b += t0[r] * S[r, cc] * t1[cc]
+            c += t1[r] * S[r, cc] * t1[cc]
+    return a, b, c
+
+
 @njit(parallel=True, fastmath=False, cache=True)
 def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, campos, fx, fy, cx, cy, width, height,
                     near, far, eps2d, antialiased, means2d, conics, depths, radii, opacities, colors):
@@ -96,11 +135,10 @@ def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, 
         basis = np.empty(16)
         t0 = np.empty(3)
         t1 = np.empty(3)
+        sc = np.empty(3)
         for i in range(chunk_id * chunk, min(n, (chunk_id + 1) * chunk)):
             mx_, my_, mz_ = means[i, 0], means[i, 1], means[i, 2]
-            x = view[0, 0] * mx_ + view[0, 1] * my_ + view[0, 2] * mz_ + view[0, 3]
-            y = view[1, 0] * mx_ + view[1, 1] * my_ + view[1, 2] * mz_ + view[1, 3]
-            z = view[2, 0] * mx_ + view[2, 1] * my_ + view[2, 2] * mz_ + view[2, 3]
+            x, y, z = to_camera(view, i, means)
             depths[i] = z
             radii[i] = 0
             in_front = (z > near) and (z < far)
@@ -109,23 +147,8 @@ def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, 
             means2d[i, 1] = fy * y / zs + cy
             tx = min(max(x / zs, lx0), lx1) * zs
             ty = min(max(y / zs, ly0), ly1) * zs
-            q0, q1, q2, q3 = quats[i, 0], quats[i, 1], quats[i, 2], quats[i, 3]
-            qn = max(math.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3), 1e-12)
-            rotation(q0 / qn, q1 / qn, q2 / qn, q3 / qn, R)
-            s0, s1, s2 = math.exp(log_scales[i, 0]), math.exp(log_scales[i, 1]), math.exp(log_scales[i, 2])
-            # Sigma = R S S R^T
-            for r in range(3):
-                for c in range(3):
-                    S[r, c] = R[r, 0] * R[c, 0] * s0 * s0 + R[r, 1] * R[c, 1] * s1 * s1 + R[r, 2] * R[c, 2] * s2 * s2
-            for j in range(3):
-                t0[j] = fx / zs * view[0, j] - fx * tx / (zs * zs) * view[2, j]
-                t1[j] = fy / zs * view[1, j] - fy * ty / (zs * zs) * view[2, j]
-            a = b = c = 0.0
-            for r in range(3):
-                for cc in range(3):
-                    a += t0[r] * S[r, cc] * t0[cc]
-                    b += t0[r] * S[r, cc] * t1[cc]
-                    c += t1[r] * S[r, cc] * t1[cc]
+            covariance_3d(i, quats, log_scales, R, S, sc)
+            a, b, c = covariance_2d(view, fx, fy, zs, tx, ty, S, t0, t1)
             det_orig = a * c - b * b
             a += eps2d
             c += eps2d
@@ -175,33 +198,18 @@ def project_backward(means, log_scales, quats, opacity_logits, sh, degree, view,
         gt0 = np.zeros(3)
         gt1 = np.zeros(3)
         gR = np.empty((3, 3))
+        sc = np.empty(3)
         for i in range(chunk_id * chunk, min(n, (chunk_id + 1) * chunk)):
             if radii[i] <= 0:
                 continue
             mx_, my_, mz_ = means[i, 0], means[i, 1], means[i, 2]
-            x = view[0, 0] * mx_ + view[0, 1] * my_ + view[0, 2] * mz_ + view[0, 3]
-            y = view[1, 0] * mx_ + view[1, 1] * my_ + view[1, 2] * mz_ + view[1, 3]
-            z = view[2, 0] * mx_ + view[2, 1] * my_ + view[2, 2] * mz_ + view[2, 3]
+            x, y, z = to_camera(view, i, means)
             ux, uy = x / z, y / z
             clamp_x, clamp_y = min(max(ux, lx0), lx1), min(max(uy, ly0), ly1)
             tx, ty = clamp_x * z, clamp_y * z
-            q0, q1, q2, q3 = quats[i, 0], quats[i, 1], quats[i, 2], quats[i, 3]
-            qn = max(math.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3), 1e-12)
-            qw, qx, qy, qz = q0 / qn, q1 / qn, q2 / qn, q3 / qn
-            rotation(qw, qx, qy, qz, R)
-            sc = (math.exp(log_scales[i, 0]), math.exp(log_scales[i, 1]), math.exp(log_scales[i, 2]))
-            for r in range(3):
-                for c in range(3):
-                    S[r, c] = R[r, 0] * R[c, 0] * sc[0] ** 2 + R[r, 1] * R[c, 1] * sc[1] ** 2 + R[r, 2] * R[c, 2] * sc[2] ** 2
-            for j in range(3):
-                t0[j] = fx / z * view[0, j] - fx * tx / (z * z) * view[2, j]
-                t1[j] = fy / z * view[1, j] - fy * ty / (z * z) * view[2, j]
-            a0 = b = c0 = 0.0
-            for r in range(3):
-                for cc in range(3):
-                    a0 += t0[r] * S[r, cc] * t0[cc]
-                    b += t0[r] * S[r, cc] * t1[cc]
-                    c0 += t1[r] * S[r, cc] * t1[cc]
+            qn = covariance_3d(i, quats, log_scales, R, S, sc)
+            qw, qx, qy, qz = quats[i, 0] / qn, quats[i, 1] / qn, quats[i, 2] / qn, quats[i, 3] / qn
+            a0, b, c0 = covariance_2d(view, fx, fy, z, tx, ty, S, t0, t1)
             a, c = a0 + eps2d, c0 + eps2d
             det = a * c - b * b
             det_orig = a0 * c0 - b * b
