@@ -13,6 +13,9 @@ from typing import Optional
 import typer
 
 from .errors import ScenegenError
+from .recon.config import TrainConfig
+
+TRAIN_DEFAULTS = TrainConfig()
 
 app = typer.Typer(
     name="scenegen",
@@ -162,6 +165,43 @@ def dataset(path: Path = typer.Argument(..., help="A dataset folder or transform
     if ds.points is not None:
         typer.echo(f"{len(ds.points)} SfM points")
     typer.echo(f"background {ds.background.tolist()}")
+
+
+@app.command("train")
+def train_cmd(
+    dataset: Path = typer.Argument(..., help="A posed dataset: NeRF-synthetic/D-NeRF folder, transforms.json, or COLMAP."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder: scene/, point_cloud.ply, eval.json, renders."),
+    steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Optimisation steps."),
+    downscale: float = typer.Option(TRAIN_DEFAULTS.downscale, help="Train on images at 1/DOWNSCALE resolution."),
+    sh_degree: int = typer.Option(TRAIN_DEFAULTS.sh_degree, min=0, max=3, help="Final spherical-harmonics degree."),
+    max_gaussians: int = typer.Option(TRAIN_DEFAULTS.max_gaussians, help="Cap on the number of Gaussians."),
+    exposure: bool = typer.Option(False, "--exposure", help="Learn a per-image exposure (gain and offset)."),
+    background: Optional[str] = typer.Option(None, help="Background r,g,b in [0, 1] for RGBA images (default: white)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/checkpoint.pt."),
+    evaluate_split: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on the held-out views."),
+    checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    backend: str = typer.Option("auto", help="Render backend: auto, cpu, torch, gsplat."),
+):
+    """Fit 3D Gaussians to a posed dataset (static scenes) and evaluate on its held-out views."""
+    from .data import load_dataset
+    from .errors import InvalidArgumentError
+    from .recon import TrainConfig, train
+
+    bg = None
+    if background is not None:
+        try:
+            bg = [float(v) for v in background.split(",")]
+        except ValueError:
+            raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
+    ds = load_dataset(dataset, background=bg)
+    cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
+                      exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend)
+    typer.echo(f"{ds!r}; training {steps} steps into {output}")
+    scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split)
+    ev = scene.metadata.get("eval")
+    summary = f"; test PSNR {ev['psnr']:.2f} dB, SSIM {ev['ssim']:.4f} ({ev['num_images']} views)" if ev else ""
+    typer.echo(f"wrote {output / 'scene'} and {output / 'point_cloud.ply'}: {scene.num_gaussians} Gaussians{summary}")
 
 
 def main(argv: list[str] | None = None) -> int:

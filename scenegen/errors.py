@@ -50,3 +50,7 @@ def require(module: str, feature: str, install: str):
             f"{feature} needs the '{module}' package, which is not importable ({exc}). "
             f"Install it with: pip install {install}"
         ) from exc
+
+
+class TrainingError(ScenegenError, RuntimeError):
+    """Training cannot go on: unusable input images, or the optimisation diverged."""

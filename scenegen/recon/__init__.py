@@ -1,0 +1,17 @@
+"""Reconstruction: fit Gaussians (and later motion and objects) to a posed dataset.
+
+Names load on first use, so reading `TrainConfig` (e.g. for CLI defaults) imports no torch.
+"""
+
+import importlib
+
+_LAZY = {"TrainConfig": "config", "Trainer": "trainer", "train": "trainer", "evaluate": "evaluation"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

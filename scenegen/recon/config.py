@@ -1,0 +1,66 @@
+"""Settings of static reconstruction. Defaults suit a CPU: a few thousand steps, a Gaussian cap."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import InvalidArgumentError
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 7000
+    downscale: float = 1.0  # train on images at 1/downscale resolution
+    sh_degree: int = 3  # final SH degree; raised by one every `sh_degree_interval` steps
+    sh_degree_interval: int = 1000
+    ssim_lambda: float = 0.2  # loss = (1 - lambda) L1 + lambda (1 - SSIM)
+    # initialisation
+    init_random_points: int = 50_000  # when the dataset has no SfM points
+    init_opacity: float = 0.1
+    # learning rates (means' rate is scaled by the scene extent and decays exponentially)
+    lr_means: float = 1.6e-4
+    lr_means_final: float = 1.6e-6
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_shN: float = 2.5e-3 / 20
+    # adaptive density control
+    densify_from: int = 500
+    densify_until: int = 4500
+    densify_every: int = 100
+    densify_grad_threshold: float = 2e-4
+    percent_dense: float = 0.01  # clone below, split above this fraction of the scene extent
+    prune_opacity: float = 0.005
+    opacity_reset_every: int = 3000
+    max_gaussians: int = 300_000
+    # data
+    exposure_compensation: bool = False  # learn a per-image colour gain and offset
+    lr_exposure: float = 1e-3
+    # bookkeeping
+    checkpoint_every: int = 1000
+    seed: int = 0
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise InvalidArgumentError(f"steps must be >= 1, got {self.steps}")
+        if not 0 <= self.sh_degree <= 3:
+            raise InvalidArgumentError(f"sh_degree must be 0..3, got {self.sh_degree}")
+        if not 0 <= self.ssim_lambda <= 1:
+            raise InvalidArgumentError(f"ssim_lambda must be in [0, 1], got {self.ssim_lambda}")
+        if self.downscale < 1:
+            raise InvalidArgumentError(f"downscale must be >= 1, got {self.downscale}")
+        if self.max_gaussians < 1:
+            raise InvalidArgumentError(f"max_gaussians must be >= 1, got {self.max_gaussians}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InvalidArgumentError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)

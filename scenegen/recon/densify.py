@@ -1,0 +1,146 @@
+"""Adaptive density control (3DGS): clone small and split large Gaussians whose screen-space
+gradient is high, prune transparent or oversized ones, and periodically reset opacities.
+Parameters and their Adam moments are edited together, and the count never passes the cap."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..geometry import quat_to_rotmat
+from .config import TrainConfig
+
+
+class ParamSet:
+    """Trainable Gaussian tensors by name (means, scales, quats, opacities, sh0, shN) and their Adam."""
+
+    NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
+
+    def __init__(self, tensors: dict[str, Tensor], lrs: dict[str, float]):
+        self.params = {k: torch.nn.Parameter(tensors[k].detach().clone().contiguous()) for k in self.NAMES}
+        self.optimizer = torch.optim.Adam(
+            [{"params": [self.params[k]], "lr": lrs[k], "name": k} for k in self.NAMES], eps=1e-15, foreach=True
+        )
+
+    def __len__(self) -> int:
+        return self.params["means"].shape[0]
+
+    def group(self, name: str) -> dict:
+        return next(g for g in self.optimizer.param_groups if g["name"] == name)
+
+    def _rebuild(self, fn_param, fn_moment):
+        for name in self.NAMES:
+            old = self.params[name]
+            new = torch.nn.Parameter(fn_param(name, old.detach()).contiguous())
+            state = self.optimizer.state.pop(old, None)
+            if state:
+                state["exp_avg"] = fn_moment(state["exp_avg"]).contiguous()
+                state["exp_avg_sq"] = fn_moment(state["exp_avg_sq"]).contiguous()
+                self.optimizer.state[new] = state
+            self.group(name)["params"] = [new]
+            self.params[name] = new
+
+    def keep(self, mask: Tensor):
+        self._rebuild(lambda name, t: t[mask], lambda m: m[mask])
+
+    def append(self, extra: dict[str, Tensor]):
+        n_new = extra["means"].shape[0]
+        self._rebuild(lambda name, t: torch.cat([t, extra[name].to(t.dtype)]),
+                      lambda m: torch.cat([m, m.new_zeros(n_new, *m.shape[1:])]))
+
+    def set_(self, name: str, value: Tensor):
+        """Overwrite a parameter's values and zero its Adam moments (used by opacity reset)."""
+        with torch.no_grad():
+            self.params[name].copy_(value)
+        state = self.optimizer.state.get(self.params[name])
+        if state:
+            state["exp_avg"].zero_()
+            state["exp_avg_sq"].zero_()
+
+
+class DensityControl:
+    def __init__(self, cfg: TrainConfig, extent: float, generator: torch.Generator):
+        self.cfg, self.extent, self.generator = cfg, extent, generator
+        self.grad_sum = torch.zeros(0)
+        self.count = torch.zeros(0)
+
+    def reset_stats(self, n: int):
+        self.grad_sum, self.count = torch.zeros(n), torch.zeros(n)
+
+    def state_dict(self) -> dict:
+        return {"grad_sum": self.grad_sum, "count": self.count}
+
+    def load_state_dict(self, d: dict):
+        self.grad_sum, self.count = d["grad_sum"], d["count"]
+
+    def accumulate(self, means2d_grad: Tensor, radii: Tensor, width: int, height: int):
+        """Add one step's screen-space gradient norms (in NDC units, as 3DGS thresholds them)."""
+        if len(self.grad_sum) != means2d_grad.shape[1]:
+            self.reset_stats(means2d_grad.shape[1])
+        g = means2d_grad.detach().clone()
+        g[..., 0] *= width / 2 * g.shape[0]
+        g[..., 1] *= height / 2 * g.shape[0]
+        visible = radii > 0
+        norms = g.norm(dim=-1)
+        self.grad_sum += (norms * visible).sum(0)
+        self.count += visible.sum(0)
+
+    def step(self, step: int, params: ParamSet) -> str | None:
+        """Run whatever the schedule asks for at `step` (1-based); returns a note of what was done."""
+        cfg = self.cfg
+        note = None
+        if cfg.densify_from <= step <= cfg.densify_until and step % cfg.densify_every == 0:
+            note = self._densify_and_prune(params, prune_big=step > cfg.opacity_reset_every)
+        if step % cfg.opacity_reset_every == 0 and step <= cfg.densify_until:
+            capped = torch.clamp(params.params["opacities"].detach(), max=math.log(0.01 / 0.99))
+            params.set_("opacities", capped)
+            note = (note or "") + " opacity reset"
+        return note
+
+    def _densify_and_prune(self, params: ParamSet, prune_big: bool) -> str:
+        cfg = self.cfg
+        n = len(params)
+        if len(self.grad_sum) != n:
+            self.reset_stats(n)
+        avg = self.grad_sum / self.count.clamp_min(1)
+        p = {k: v.detach() for k, v in params.params.items()}
+        scale_max = torch.exp(p["scales"]).max(dim=1).values
+        candidates = avg >= cfg.densify_grad_threshold
+        small = scale_max <= cfg.percent_dense * self.extent
+        clone, split = candidates & small, candidates & ~small
+        # Respect the cap: keep the strongest candidates (a split adds one net Gaussian, as does a clone).
+        room = max(cfg.max_gaussians - n, 0)
+        if int(clone.sum() + split.sum()) > room:
+            score = torch.where(clone | split, avg, torch.full_like(avg, -1.0))
+            keep = torch.zeros(n, dtype=torch.bool)
+            if room > 0:
+                keep[torch.topk(score, room).indices] = True
+            clone, split = clone & keep, split & keep
+        new = {k: v[clone] for k, v in p.items()}
+        # Split: two samples from the Gaussian, each 1/1.6 the size, replacing the original.
+        if split.any():
+            idx = split.nonzero().squeeze(1)
+            reps = idx.repeat(2)
+            stds = torch.exp(p["scales"][reps])
+            offsets = torch.randn(len(reps), 3, generator=self.generator) * stds
+            R = quat_to_rotmat(p["quats"][reps])
+            split_new = {k: v[reps] for k, v in p.items()}
+            split_new["means"] = p["means"][reps] + (R @ offsets[:, :, None])[:, :, 0]
+            split_new["scales"] = p["scales"][reps] - math.log(1.6)
+            new = {k: torch.cat([new[k], split_new[k]]) for k in p}
+        n_clone, n_split = int(clone.sum()), int(split.sum())
+        params.append(new)
+        # Drop the split originals, transparent Gaussians, and (after the first reset) oversized ones.
+        alive = torch.ones(len(params), dtype=torch.bool)
+        alive[:n] &= ~split
+        op = torch.sigmoid(params.params["opacities"].detach())
+        alive &= op >= cfg.prune_opacity
+        if prune_big:
+            too_big = torch.exp(params.params["scales"].detach()).max(1).values > 0.1 * self.extent
+            alive &= ~too_big
+        pruned = int((~alive).sum()) - n_split
+        params.keep(alive)
+        self.reset_stats(len(params))
+        return f"+{n_clone} cloned +{n_split} split -{pruned} pruned -> {len(params)}"

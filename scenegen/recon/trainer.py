@@ -1,0 +1,238 @@
+"""Static reconstruction: fit 3D Gaussians to a posed dataset with the differentiable rasterizer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..data.dataset import Dataset
+from ..errors import DatasetError, InvalidArgumentError, TrainingError
+from ..gaussians import Gaussians
+from ..io import save, write_ply
+from ..io.atomic import atomic_path, atomic_write_bytes
+from ..render import render
+from ..scene import Scene
+from .config import TrainConfig
+from .densify import DensityControl, ParamSet
+from .evaluation import evaluate
+from .init import initial_gaussians, scene_extent
+from .losses import photometric_loss
+
+log = logging.getLogger("scenegen.train")
+CHECKPOINT = "checkpoint.pt"
+
+
+def load_training_images(ds: Dataset) -> tuple[list[int], list[torch.Tensor]]:
+    """Every usable training image; all-black or non-finite images are reported and left out."""
+    keep, images, bad = [], [], []
+    for i in range(len(ds)):
+        img = ds.image(i)
+        if not torch.isfinite(img).all() or float(img.max()) < 1e-3:
+            bad.append(str(ds.image_paths[i]))
+            continue
+        keep.append(i)
+        images.append(img.contiguous())
+    if bad:
+        log.warning("scenegen train: leaving out %d unusable image(s) (all black or NaN): %s", len(bad), ", ".join(bad[:5]))
+    if not images:
+        raise DatasetError(f"{ds.root}: none of the {len(ds)} training images is usable (all are black or contain NaN)")
+    return keep, images
+
+
+def _gaussians(params: ParamSet) -> Gaussians:
+    p = params.params
+    return Gaussians(p["means"], p["scales"], p["quats"], p["opacities"], torch.cat([p["sh0"], p["shN"]], dim=1))
+
+
+def _split_sh(g: Gaussians) -> dict:
+    return {"means": g.means, "scales": g.scales, "quats": g.quats, "opacities": g.opacities,
+            "sh0": g.sh[:, :1], "shN": g.sh[:, 1:]}
+
+
+class Trainer:
+    """One training run; `run()` returns the trained Gaussians. Checkpoints go to `out` when given."""
+
+    def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out: Path | None = None):
+        self.cfg = config or TrainConfig()
+        if dataset.cameras is None:
+            raise InvalidArgumentError(f"{dataset.root}: the dataset has no camera poses; run structure from motion first")
+        self.dataset = dataset
+        self.out = None if out is None else Path(out)
+        self.train_ds = dataset.split("train") if ("train" in dataset.splits or not dataset.splits) else dataset
+        if self.cfg.downscale != 1:
+            self.train_ds = self.train_ds.downscaled(self.cfg.downscale)
+        self.indices, self.images = load_training_images(self.train_ds)
+        self.cameras = self.train_ds.cameras[self.indices]
+        self.background = self.train_ds.background
+        self.extent = scene_extent(self.cameras)
+        self.generator = torch.Generator().manual_seed(self.cfg.seed)
+        init = initial_gaussians(dataset.points, dataset.point_colors, self.cameras, num_random=self.cfg.init_random_points,
+                                 opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator)
+        self.params = ParamSet(_split_sh(init), self._learning_rates())
+        self.density = DensityControl(self.cfg, self.extent, self.generator)
+        n_img = len(self.images)
+        self.exposure = torch.nn.Parameter(torch.cat([torch.ones(n_img, 3), torch.zeros(n_img, 3)], dim=1))
+        self.exposure_opt = torch.optim.Adam([self.exposure], lr=self.cfg.lr_exposure)
+        self.step = 0
+        self.order = torch.randperm(n_img, generator=self.generator)
+        self.cursor = 0
+        self.history: list[dict] = []
+
+    def _learning_rates(self) -> dict:
+        c = self.cfg
+        return {"means": c.lr_means * self.extent, "scales": c.lr_scales, "quats": c.lr_quats,
+                "opacities": c.lr_opacities, "sh0": c.lr_sh0, "shN": c.lr_shN}
+
+    def _means_lr(self, step: int) -> float:
+        t = min(step / self.cfg.steps, 1.0)
+        return math.exp((1 - t) * math.log(self.cfg.lr_means) + t * math.log(self.cfg.lr_means_final)) * self.extent
+
+    def _next_view(self) -> int:
+        if self.cursor >= len(self.order):
+            self.order = torch.randperm(len(self.images), generator=self.generator)
+            self.cursor = 0
+        i = int(self.order[self.cursor])
+        self.cursor += 1
+        return i
+
+    def sh_degree_at(self, step: int) -> int:
+        return min(self.cfg.sh_degree, (step - 1) // self.cfg.sh_degree_interval)
+
+    @property
+    def gaussians(self) -> Gaussians:
+        return _gaussians(self.params).detach()
+
+    def train_step(self) -> dict:
+        self.step += 1
+        step, cfg = self.step, self.cfg
+        self.params.group("means")["lr"] = self._means_lr(step)
+        i = self._next_view()
+        cam = self.cameras[i]
+        degree = self.sh_degree_at(step)
+        out = render(_gaussians(self.params), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
+        out.means2d.retain_grad()
+        rgb = out.rgb[0]
+        if cfg.exposure_compensation:
+            rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
+        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
+                                "the optimisation diverged: lower the learning rates or check the input images")
+        loss.backward()
+        if step <= cfg.densify_until:
+            self.density.accumulate(out.means2d.grad, out.radii, cam.width, cam.height)
+        self.params.optimizer.step()
+        self.params.optimizer.zero_grad(set_to_none=True)
+        if cfg.exposure_compensation:
+            self.exposure_opt.step()
+            self.exposure_opt.zero_grad(set_to_none=True)
+        note = self.density.step(step, self.params)
+        with torch.no_grad():
+            mse = float(((out.rgb[0].detach() - self.images[i]) ** 2).mean())
+        record = {"step": step, "loss": float(loss.detach()), "psnr": -10 * math.log10(max(mse, 1e-12)), "gaussians": len(self.params)}
+        if note:
+            record["density"] = note
+        return record
+
+    # checkpoints: plain tensors, loaded with weights_only=True (no pickle of arbitrary objects)
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "cursor": self.cursor, "order": self.order,
+            "params": {k: v.detach() for k, v in self.params.params.items()},
+            "optimizer": self.params.optimizer.state_dict(),
+            "exposure": self.exposure.detach(), "exposure_optimizer": self.exposure_opt.state_dict(),
+            "density": self.density.state_dict(), "generator": self.generator.get_state(),
+            "config": json.dumps(self.cfg.to_dict()), "history": json.dumps(self.history),
+        }
+
+    def save_checkpoint(self, path: Path):
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load_checkpoint(self, path: Path):
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise TrainingError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); delete it to start over") from None
+        saved_cfg = TrainConfig.from_dict(json.loads(state["config"]))
+        if saved_cfg.steps != self.cfg.steps or saved_cfg.seed != self.cfg.seed:
+            log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
+        self.params = ParamSet(state["params"], self._learning_rates())
+        self.params.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            self.exposure.copy_(state["exposure"])
+        self.exposure_opt.load_state_dict(state["exposure_optimizer"])
+        self.density.load_state_dict(state["density"])
+        self.generator.set_state(state["generator"])
+        self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
+        self.history = json.loads(state["history"])
+
+    def run(self, *, progress: bool = True, callback: Callable[["Trainer", dict], None] | None = None,
+            stop_after: int | None = None) -> Gaussians:
+        """Train to cfg.steps (or `stop_after` steps, for tests that simulate an interruption)."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        last = self.cfg.steps if stop_after is None else min(self.cfg.steps, stop_after)
+        columns = [TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+        started, started_step = time.perf_counter(), self.step
+        with Progress(*columns, disable=not progress, transient=False) as bar:
+            task = bar.add_task("train", total=self.cfg.steps, completed=self.step, info="")
+            while self.step < last:
+                record = self.train_step()
+                if self.step % 10 == 0 or self.step == last:
+                    self.history.append(record)
+                    rate = (self.step - started_step) / max(time.perf_counter() - started, 1e-9)
+                    bar.update(task, completed=self.step, info=(
+                        f"loss {record['loss']:.4f}  psnr {record['psnr']:.2f}  N {record['gaussians']}  {rate:.1f} it/s"))
+                if record.get("density"):
+                    log.debug("step %d: %s", self.step, record["density"])
+                if self.out is not None and self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
+                    self.save_checkpoint(self.out / CHECKPOINT)
+                if callback is not None:
+                    callback(self, record)
+        return self.gaussians
+
+
+def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Path | None = None, resume: bool = False,
+          progress: bool = True, evaluate_split: bool = True) -> Scene:
+    """Fit Gaussians to `dataset` and return a static Scene (everything in its background object).
+
+    With `out`: checkpoints while training (`resume=True` continues from OUT/checkpoint.pt), then
+    writes OUT/scene (native scene), OUT/point_cloud.ply (3DGS PLY), OUT/train_log.json and, when
+    the dataset has held-out views, OUT/eval.json with test renders. The scene is in the dataset's
+    own coordinate frame, so its cameras reproduce the dataset's views.
+    """
+    out_dir = None if out is None else Path(out)
+    trainer = Trainer(dataset, config, out_dir)
+    if resume:
+        if out_dir is None or not (out_dir / CHECKPOINT).is_file():
+            raise InvalidArgumentError(f"resume: no checkpoint at {out_dir / CHECKPOINT if out_dir else '(no output folder)'}")
+        trainer.load_checkpoint(out_dir / CHECKPOINT)
+    started = time.perf_counter()
+    gaussians = trainer.run(progress=progress)
+    train_seconds = time.perf_counter() - started
+    cfg = trainer.cfg
+    scene = Scene.from_gaussians(gaussians, cameras=dataset.cameras, camera_times=dataset.times, time_range=(0.0, 0.0),
+                                 metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
+                                           "gaussians": len(gaussians)})
+    if out_dir is not None:
+        save(scene, out_dir / "scene")
+        write_ply(out_dir / "point_cloud.ply", gaussians)
+        log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
+        atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())
+        if evaluate_split:
+            test = dataset.split("test")
+            if cfg.downscale != 1:
+                test = test.downscaled(cfg.downscale)
+            result = evaluate(gaussians, test, backend=cfg.backend, out_dir=out_dir)
+            log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
+            scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
+            save(scene, out_dir / "scene")
+    return scene

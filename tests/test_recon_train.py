@@ -1,0 +1,134 @@
+"""Static reconstruction on a dataset the tests render themselves from the bundled demo scene."""
+
+import json
+import logging
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from scenegen.cli import main
+from scenegen.data import load_dataset
+from scenegen.errors import DatasetError, TrainingError
+from scenegen.io import load, read_ply
+from scenegen.recon import TrainConfig, Trainer, train
+from scenegen.render import render
+from scenegen.render.views import framing, orbit_cameras
+
+DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo_scene.zip"
+
+
+def make_dataset(root: Path, views: int = 12, size: int = 40) -> Path:
+    """Render the demo scene from an orbit and write a transforms.json dataset (OpenGL poses)."""
+    scene = load(DEMO)
+    gaussians, _ = scene.gaussians_at(0.0)
+    centre, radius = framing(gaussians)
+    cams = orbit_cameras(centre, radius, num=views, elevation_deg=30, width=size, height=size)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    frames = []
+    with torch.no_grad():
+        for i in range(views):
+            rgb = render(gaussians, cams[i], background=(1.0, 1.0, 1.0)).rgb[0]
+            name = f"images/{i:03d}.png"
+            iio.imwrite(root / name, (rgb.clamp(0, 1) * 255).round().byte().numpy())
+            frames.append({"file_path": name, "transform_matrix": cams[i].c2w_opengl.tolist()})
+    meta = {"fl_x": float(cams.fx[0]), "fl_y": float(cams.fy[0]), "cx": size / 2, "cy": size / 2, "w": size, "h": size,
+            "frames": frames}
+    (root / "transforms.json").write_text(json.dumps(meta))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("demo_views"))
+
+
+def small_config(**kw):
+    base = dict(steps=60, init_random_points=2000, densify_from=20, densify_every=20, densify_until=50,
+                opacity_reset_every=1000, sh_degree=1, sh_degree_interval=30, checkpoint_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_training_lowers_the_loss_and_writes_everything(dataset_dir, tmp_path):
+    ds = load_dataset(dataset_dir)
+    out = tmp_path / "run"
+    scene = train(ds, small_config(), out=out, progress=False)
+    history = json.loads((out / "train_log.json").read_text())["history"]
+    first, last = history[0]["loss"], np.mean([h["loss"] for h in history[-2:]])
+    assert last < 0.8 * first
+    assert {"scene", "point_cloud.ply", "eval.json", "train_log.json"} <= {p.name for p in out.iterdir()}
+    loaded = load(out / "scene")
+    assert loaded.num_gaussians == scene.num_gaussians == len(read_ply(out / "point_cloud.ply"))
+    assert loaded.cameras is not None and len(loaded.cameras) == len(ds)
+    ev = json.loads((out / "eval.json").read_text())
+    assert ev["num_images"] == len(ds.split("test")) and 5 < ev["psnr"] < 60
+    assert (out / "compare" / "0000.png").is_file()
+    # The scene is in the dataset's frame: rendering with its cameras resembles its images.
+    test = ds.split("test")
+    rgb = scene.render(test.cameras[0], background=tuple(ds.background.tolist())).rgb[0]
+    assert (rgb - test.image(0)).abs().mean() < 0.2
+
+
+def test_densification_changes_the_count_and_respects_the_cap(dataset_dir):
+    ds = load_dataset(dataset_dir)
+    trainer = Trainer(ds, small_config(densify_grad_threshold=1e-7, max_gaussians=2100))
+    start = len(trainer.params)
+    trainer.run(progress=False)
+    assert len(trainer.params) <= 2100
+    assert len(trainer.params) != start
+
+
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(dataset_dir, tmp_path):
+    ds = load_dataset(dataset_dir)
+    cfg = small_config(steps=40, checkpoint_every=20)
+    straight = Trainer(ds, cfg, tmp_path / "a").run(progress=False)
+    interrupted = Trainer(ds, cfg, tmp_path / "b")
+    interrupted.run(progress=False, stop_after=20)  # writes b/checkpoint.pt at step 20, then "dies"
+    resumed = Trainer(ds, cfg, tmp_path / "b")
+    resumed.load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert resumed.step == 20
+    final = resumed.run(progress=False)
+    assert len(final) == len(straight)
+    assert torch.allclose(final.means, straight.means, atol=1e-5)
+    assert torch.allclose(final.sh, straight.sh, atol=1e-5)
+
+
+def test_black_and_nan_images_are_left_out_and_reported(dataset_dir, tmp_path, caplog):
+    root = make_dataset(tmp_path / "bad", views=9)
+    iio.imwrite(root / "images" / "001.png", np.zeros((40, 40, 3), np.uint8))
+    ds = load_dataset(root)
+    with caplog.at_level(logging.WARNING, logger="scenegen.train"):
+        trainer = Trainer(ds, small_config(steps=5))
+    assert "001.png" in caplog.text
+    assert len(trainer.images) == len(ds.split("train")) - 1
+    for i in range(9):
+        iio.imwrite(root / "images" / f"{i:03d}.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(DatasetError, match="none of the"):
+        Trainer(load_dataset(root), small_config(steps=5))
+
+
+def test_divergence_is_reported(dataset_dir, monkeypatch):
+    import scenegen.recon.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "photometric_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(TrainingError, match="diverged"):
+        Trainer(load_dataset(dataset_dir), small_config(steps=5)).run(progress=False)
+
+
+def test_damaged_checkpoint_is_reported(dataset_dir, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="checkpoint"):
+        train(load_dataset(dataset_dir), small_config(steps=5), out=tmp_path, resume=True, progress=False)
+
+
+def test_cli_train(dataset_dir, tmp_path, capsys):
+    code = main(["train", str(dataset_dir), "-o", str(tmp_path / "cli"), "--steps", "15", "--sh-degree", "0",
+                 "--checkpoint-every", "10"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "test PSNR" in out and (tmp_path / "cli" / "checkpoint.pt").is_file()
+    assert main(["train", str(dataset_dir), "-o", str(tmp_path / "cli"), "--steps", "20", "--sh-degree", "0", "--resume"]) == 0
+    assert json.loads((tmp_path / "cli" / "train_log.json").read_text())["steps"] == 20
