@@ -11,6 +11,7 @@ from ..errors import InvalidArgumentError
 class TrainConfig:
     steps: int = 7000
     downscale: float = 1.0  # train on images at 1/downscale resolution
+    max_image_size: int = 800  # and at most this many pixels on the longer side (0: no limit)
     sh_degree: int = 3  # final SH degree; raised by one every `sh_degree_interval` steps
     sh_degree_interval: int = 1000
     ssim_lambda: float = 0.2  # loss = (1 - lambda) L1 + lambda (1 - SSIM)

@@ -65,8 +65,12 @@ class Trainer:
         self.dataset = dataset
         self.out = None if out is None else Path(out)
         self.train_ds = dataset.split("train") if ("train" in dataset.splits or not dataset.splits) else dataset
-        if self.cfg.downscale != 1:
-            self.train_ds = self.train_ds.downscaled(self.cfg.downscale)
+        self.scale_factor = self.cfg.downscale
+        if self.cfg.max_image_size:
+            longest = int(max(self.train_ds.cameras.width.max(), self.train_ds.cameras.height.max()))
+            self.scale_factor = max(self.scale_factor, longest / self.cfg.max_image_size)
+        if self.scale_factor != 1:
+            self.train_ds = self.train_ds.downscaled(self.scale_factor)
         self.indices, self.images = load_training_images(self.train_ds)
         self.cameras = self.train_ds.cameras[self.indices]
         self.background = self.train_ds.background
@@ -229,8 +233,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
         atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())
         if evaluate_split:
             test = dataset.split("test")
-            if cfg.downscale != 1:
-                test = test.downscaled(cfg.downscale)
+            if trainer.scale_factor != 1:
+                test = test.downscaled(trainer.scale_factor)
             result = evaluate(gaussians, test, backend=cfg.backend, out_dir=out_dir)
             log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
             scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
