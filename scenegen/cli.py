@@ -87,7 +87,7 @@ def render_cmd(
     elevation: float = typer.Option(25.0, help="Orbit elevation in degrees."),
     fov: float = typer.Option(45.0, help="Horizontal field of view in degrees."),
     background: str = typer.Option("1,1,1", help="Background colour r,g,b in [0, 1]."),
-    backend: str = typer.Option("auto", help="Render backend: auto, torch."),
+    backend: str = typer.Option("auto", help="Render backend: auto, cpu, torch, gsplat."),
 ):
     """Render a scene from an orbit of cameras to a PNG."""
     import imageio.v3 as iio
@@ -181,7 +181,7 @@ def train_cmd(
     evaluate_split: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on the held-out views."),
     checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
     seed: int = typer.Option(0, help="Random seed."),
-    backend: str = typer.Option("auto", help="Render backend: auto, cpu, torch, gsplat."),
+    backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
 ):
     """Fit 3D Gaussians to a posed dataset (static scenes) and evaluate on its held-out views."""
     from .data import load_dataset

@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
+# libusb, GL, EGL and X11 client libraries: Open3D's shared library links them even headless.
 need_apt=()
-for pkg in libusb-1.0-0 libgomp1; do
+for pkg in libusb-1.0-0 libgomp1 libgl1 libegl1 libx11-6; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+"$PYTHON" -c "import ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "scenegen setup: installing system packages: ${need_apt[*]}"
@@ -21,8 +23,9 @@ fi
 
 [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# The CPU build of PyTorch: an unpinned torch would pull a multi-GB CUDA build.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+# The CPU build of PyTorch: an unpinned torch would pull a multi-GB CUDA build, so the pin names
+# the +cpu build and fails loudly rather than falling back to a CUDA one.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0+cpu"
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
 touch "$VENV/.installed"
 echo "scenegen setup: ready ($VENV)"

@@ -100,3 +100,34 @@ def test_photometric_loss_and_config_validation():
         TrainConfig.from_dict({"stepz": 3})
     assert TrainConfig.from_dict(TrainConfig(steps=5).to_dict()).steps == 5
     assert math.isfinite(TrainConfig().lr_means)
+
+
+@pytest.mark.parametrize("bad", [dict(sh_degree_interval=0), dict(densify_every=0), dict(init_opacity=1.0),
+                                 dict(lr_means=0.0), dict(checkpoint_every=-1), dict(backend="gsplat")])
+def test_bad_settings_raise_with_the_name(bad):
+    with pytest.raises(InvalidArgumentError, match=next(iter(bad)) if "backend" not in bad else "CUDA"):
+        TrainConfig(**bad)
+
+
+def test_no_density_changes_while_training_settles():
+    cfg = TrainConfig(steps=3000, densify_from=1, densify_every=100, densify_until=3000, opacity_reset_every=3000)
+    p = make_params(10)
+    dc = DensityControl(cfg, extent=1.0, generator=torch.Generator())
+    before = p.params["opacities"].detach().clone()
+    assert dc.step(3000, p) is None  # the last tenth of training: no reset, no densification
+    assert torch.equal(p.params["opacities"].detach(), before)
+    assert dc.step(2600, p) is not None
+
+
+def test_initial_set_respects_the_cap():
+    cams = orbit_cameras(torch.zeros(3), 1.0, num=6, width=32, height=32)
+    pts = torch.rand(50, 3)
+    g = initial_gaussians(pts, None, cams, num_random=0, opacity=0.1, sh_degree=0, generator=torch.Generator(), max_count=20)
+    assert len(g) == 20
+    r = initial_gaussians(None, None, cams, num_random=500, opacity=0.1, sh_degree=0, generator=torch.Generator(), max_count=30)
+    assert len(r) == 30
+
+
+def test_single_camera_still_has_a_scene_extent():
+    cams = orbit_cameras(torch.zeros(3), 1.0, num=1, width=32, height=32)
+    assert scene_extent(cams) > 0.1  # the view volume a unit ahead of the camera, not ~0

@@ -132,3 +132,22 @@ def test_cli_train(dataset_dir, tmp_path, capsys):
     assert "test PSNR" in out and (tmp_path / "cli" / "checkpoint.pt").is_file()
     assert main(["train", str(dataset_dir), "-o", str(tmp_path / "cli"), "--steps", "20", "--sh-degree", "0", "--resume"]) == 0
     assert json.loads((tmp_path / "cli" / "train_log.json").read_text())["steps"] == 20
+
+
+def test_held_out_views_fall_back_sensibly(dataset_dir):
+    from scenegen.recon.trainer import held_out
+
+    ds = load_dataset(dataset_dir)
+    assert len(held_out(ds)) == len(ds.split("test"))  # no splits: every 8th view
+    ds.splits = {"train": torch.arange(0, 8), "val": torch.arange(8, 12)}
+    assert len(held_out(ds)) == 4
+    ds.splits = {"train": torch.arange(0, 12)}
+    assert held_out(ds) is None
+
+
+def test_checkpoint_from_other_settings_is_reported(dataset_dir, tmp_path):
+    ds = load_dataset(dataset_dir)
+    Trainer(ds, small_config(steps=10, checkpoint_every=10), tmp_path).run(progress=False)
+    other = Trainer(ds, small_config(steps=10, sh_degree=3))  # different SH layout than the checkpoint's
+    with pytest.raises(TrainingError, match="does not fit"):
+        other.load_checkpoint(tmp_path / "checkpoint.pt")

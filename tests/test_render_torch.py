@@ -135,3 +135,8 @@ def test_front_door_validation_and_backends():
         render(g, mixed)
     assert available_backends()[-1] == "torch"
     assert render(g, camera(), backend="auto").backend == available_backends()[0]
+
+
+def test_negative_object_ids_are_refused():
+    with pytest.raises(InvalidArgumentError, match="non-negative"):
+        render(single(), camera(), object_ids=torch.tensor([-1]))

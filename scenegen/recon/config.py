@@ -9,7 +9,7 @@ from ..errors import InvalidArgumentError
 
 @dataclass
 class TrainConfig:
-    steps: int = 7000
+    steps: int = 10_000
     downscale: float = 1.0  # train on images at 1/downscale resolution
     max_image_size: int = 800  # and at most this many pixels on the longer side (0: no limit)
     sh_degree: int = 3  # final SH degree; raised by one every `sh_degree_interval` steps
@@ -28,7 +28,7 @@ class TrainConfig:
     lr_shN: float = 2.5e-3 / 20
     # adaptive density control
     densify_from: int = 500
-    densify_until: int = 4500
+    densify_until: int = 6000
     densify_every: int = 100
     densify_grad_threshold: float = 2e-4
     percent_dense: float = 0.01  # clone below, split above this fraction of the scene extent
@@ -54,14 +54,30 @@ class TrainConfig:
             raise InvalidArgumentError(f"downscale must be >= 1, got {self.downscale}")
         if self.max_gaussians < 1:
             raise InvalidArgumentError(f"max_gaussians must be >= 1, got {self.max_gaussians}")
+        for name in ("sh_degree_interval", "densify_every", "opacity_reset_every"):
+            if getattr(self, name) < 1:
+                raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("checkpoint_every", "max_image_size", "init_random_points", "densify_from"):
+            if getattr(self, name) < 0:
+                raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.init_opacity < 1:
+            raise InvalidArgumentError(f"init_opacity must be in (0, 1), got {self.init_opacity}")
+        for name in ("lr_means", "lr_means_final", "lr_scales", "lr_quats", "lr_opacities", "lr_sh0", "lr_shN", "lr_exposure"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.backend not in ("auto", "cpu", "torch"):
+            raise InvalidArgumentError(
+                f"training runs on the CPU backends (auto, cpu, torch); got backend={self.backend!r}. "
+                "Training on CUDA through gsplat is not supported yet")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict, *, strict: bool = True) -> "TrainConfig":
+        """Settings from a dict; with strict=False unknown keys (e.g. from another version) are ignored."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
-        if unknown:
+        if unknown and strict:
             raise InvalidArgumentError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -91,6 +91,11 @@ class DensityControl:
         """Run whatever the schedule asks for at `step` (1-based); returns a note of what was done."""
         cfg = self.cfg
         note = None
+        # Neither densify nor reset opacities in the last tenth of training: what they change
+        # needs steps to settle before the result is saved.
+        settling = step > cfg.steps - cfg.steps // 10
+        if settling:
+            return None
         if cfg.densify_from <= step <= cfg.densify_until and step % cfg.densify_every == 0:
             note = self._densify_and_prune(params, prune_big=step > cfg.opacity_reset_every)
         if step % cfg.opacity_reset_every == 0 and step <= cfg.densify_until:

@@ -13,9 +13,11 @@ from ..sh import num_sh_bases, rgb_to_sh_dc
 
 
 def scene_extent(cameras: Cameras) -> float:
-    """Radius of the camera centres around their mean, times 1.1 (3DGS's scene scale)."""
+    """Radius of the camera centres around their mean, times 1.1 (3DGS's scene scale), and never
+    less than the half-size of the view volume (a tripod or single camera has no spread)."""
     centres = cameras.positions.double()
-    return float(1.1 * (centres - centres.mean(0)).norm(dim=1).max().clamp_min(1e-6))
+    spread = float(1.1 * (centres - centres.mean(0)).norm(dim=1).max())
+    return max(spread, view_volume(cameras)[1], 1e-6)
 
 
 def look_at_point(cameras: Cameras) -> Tensor:
@@ -26,9 +28,14 @@ def look_at_point(cameras: Cameras) -> Tensor:
     P = eye - dirs[:, :, None] * dirs[:, None, :]  # projectors orthogonal to each axis
     A = P.sum(0)
     b = (P @ origins[:, :, None]).sum(0)[:, 0]
-    if torch.linalg.matrix_rank(A) < 3:  # all axes parallel: look a unit ahead of the mean camera
-        return (origins + dirs).mean(0).float()
-    return torch.linalg.solve(A, b).float()
+    ahead = (origins + dirs).mean(0).float()  # a unit ahead of the mean camera
+    if torch.linalg.matrix_rank(A) < 3:  # all axes parallel
+        return ahead
+    point = torch.linalg.solve(A, b)
+    # Axes that diverge (forward-facing captures) meet behind the cameras: look ahead instead.
+    if ((point - origins) * dirs).sum(1).median() <= 0:
+        return ahead
+    return point.float()
 
 
 def view_volume(cameras: Cameras) -> tuple[Tensor, float]:
@@ -52,8 +59,14 @@ def knn_scales(points: Tensor, k: int = 3) -> Tensor:
 
 
 def initial_gaussians(points: Tensor | None, colors: Tensor | None, cameras: Cameras, *, num_random: int,
-                      opacity: float, sh_degree: int, generator: torch.Generator) -> Gaussians:
-    """Gaussians at the SfM points with their colours, or `num_random` random ones in the view volume."""
+                      opacity: float, sh_degree: int, generator: torch.Generator, max_count: int | None = None) -> Gaussians:
+    """Gaussians at the SfM points with their colours, or `num_random` random ones in the view
+    volume; a random subset when there are more than `max_count`."""
+    if max_count is not None:
+        num_random = min(num_random, max_count)
+        if points is not None and len(points) > max_count:
+            keep = torch.randperm(len(points), generator=generator)[:max_count]
+            points, colors = points[keep], None if colors is None else colors[keep]
     if points is None or len(points) == 0:
         centre, half = view_volume(cameras)
         points = centre + (torch.rand(num_random, 3, generator=generator) * 2 - 1) * half

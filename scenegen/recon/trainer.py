@@ -45,6 +45,17 @@ def load_training_images(ds: Dataset) -> tuple[list[int], list[torch.Tensor]]:
     return keep, images
 
 
+def held_out(dataset: Dataset) -> Dataset | None:
+    """The views to evaluate on: the "test" split, else "val", else (no splits at all) every 8th image."""
+    for name in ("test", "val"):
+        if name in dataset.splits:
+            return dataset.split(name)
+    if not dataset.splits:
+        return dataset.split("test")
+    log.info("scenegen train: the dataset has no test or val split; skipping evaluation")
+    return None
+
+
 def _gaussians(params: ParamSet) -> Gaussians:
     p = params.params
     return Gaussians(p["means"], p["scales"], p["quats"], p["opacities"], torch.cat([p["sh0"], p["shN"]], dim=1))
@@ -77,7 +88,8 @@ class Trainer:
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         init = initial_gaussians(dataset.points, dataset.point_colors, self.cameras, num_random=self.cfg.init_random_points,
-                                 opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator)
+                                 opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator,
+                                 max_count=self.cfg.max_gaussians)
         self.params = ParamSet(_split_sh(init), self._learning_rates())
         self.density = DensityControl(self.cfg, self.extent, self.generator)
         n_img = len(self.images)
@@ -164,18 +176,25 @@ class Trainer:
             state = torch.load(path, weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged file
             raise TrainingError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); delete it to start over") from None
-        saved_cfg = TrainConfig.from_dict(json.loads(state["config"]))
-        if saved_cfg.steps != self.cfg.steps or saved_cfg.seed != self.cfg.seed:
-            log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
-        self.params = ParamSet(state["params"], self._learning_rates())
-        self.params.optimizer.load_state_dict(state["optimizer"])
-        with torch.no_grad():
-            self.exposure.copy_(state["exposure"])
-        self.exposure_opt.load_state_dict(state["exposure_optimizer"])
-        self.density.load_state_dict(state["density"])
-        self.generator.set_state(state["generator"])
-        self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
-        self.history = json.loads(state["history"])
+        try:
+            saved = json.loads(state["config"])
+            if {k: saved.get(k) for k in ("steps", "seed", "sh_degree")} != {k: getattr(self.cfg, k) for k in ("steps", "seed", "sh_degree")}:
+                log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
+            k = state["params"]["shN"].shape[1] + 1
+            if k != (self.cfg.sh_degree + 1) ** 2:
+                raise ValueError(f"it holds SH with {k} coefficients, these settings want degree {self.cfg.sh_degree}")
+            self.params = ParamSet(state["params"], self._learning_rates())
+            self.params.optimizer.load_state_dict(state["optimizer"])
+            with torch.no_grad():
+                self.exposure.copy_(state["exposure"])
+            self.exposure_opt.load_state_dict(state["exposure_optimizer"])
+            self.density.load_state_dict(state["density"])
+            self.generator.set_state(state["generator"])
+            self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
+            self.history = json.loads(state["history"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise TrainingError(f"{path}: the checkpoint does not fit this dataset and these settings "
+                                f"({type(exc).__name__}: {exc}); start over without --resume") from None
 
     def run(self, *, progress: bool = True, callback: Callable[["Trainer", dict], None] | None = None,
             stop_after: int | None = None) -> Gaussians:
@@ -231,8 +250,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
         write_ply(out_dir / "point_cloud.ply", gaussians)
         log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
         atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())
-        if evaluate_split:
-            test = dataset.split("test")
+        test = held_out(dataset) if evaluate_split else None
+        if test is not None and len(test):
             if trainer.scale_factor != 1:
                 test = test.downscaled(trainer.scale_factor)
             result = evaluate(gaussians, test, backend=cfg.backend, out_dir=out_dir)

@@ -96,6 +96,8 @@ def render(
         object_ids = torch.as_tensor(object_ids, dtype=torch.long, device=gaussians.device)
         if object_ids.shape != (len(gaussians),):
             raise InvalidArgumentError(f"render: object_ids must be [N={len(gaussians)}], got {list(object_ids.shape)}")
+        if len(object_ids) and int(object_ids.min()) < 0:
+            raise InvalidArgumentError("render: object_ids must be non-negative (-1 marks empty pixels in the output)")
     cfg = config or RenderConfig()
     name = _pick_backend(backend, gaussians.device)
     if name == "cpu":

@@ -73,22 +73,27 @@ class _Rasterize(torch.autograd.Function):
         best = np.empty((height, width), np.int32)
         K.forward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
                   np.float32(cfg.transmittance_threshold), rgb, alpha, depth, final_t, last, best)
-        ctx.kernel_inputs = (arrays, offsets, ids, width, height, tile, bg, cfg)
-        ctx.images = (alpha, depth, final_t, last)
+        ctx.kernel_inputs = (offsets, ids, width, height, tile, bg, cfg)
+        ctx.final = (final_t, last)
         ctx.n = n
         ctx.dtypes = [t.dtype for t in (means2d, conics, colors, opacities, depths)]
         out_dtype = means2d.dtype
         best_t = torch.from_numpy(best).long()
         ctx.mark_non_differentiable(best_t)
-        return (torch.from_numpy(rgb).to(out_dtype), torch.from_numpy(alpha).to(out_dtype),
-                torch.from_numpy(depth).to(out_dtype), best_t)
+        alpha_t, depth_t = torch.from_numpy(alpha), torch.from_numpy(depth)
+        # Saved through autograd, so an in-place change before backward is caught, not silently used.
+        ctx.save_for_backward(means2d, conics, colors, opacities, depths, radii, alpha_t, depth_t)
+        return torch.from_numpy(rgb).to(out_dtype), alpha_t.to(out_dtype), depth_t.to(out_dtype), best_t
 
     @staticmethod
     def backward(ctx, g_rgb, g_alpha, g_depth, _g_best):
         from . import cpu_kernels as K
 
-        arrays, offsets, ids, width, height, tile, bg, cfg = ctx.kernel_inputs
-        alpha, depth, final_t, last = ctx.images
+        offsets, ids, width, height, tile, bg, cfg = ctx.kernel_inputs
+        final_t, last = ctx.final
+        *inputs, alpha_t, depth_t = ctx.saved_tensors
+        arrays = tuple(_f32(t) for t in inputs)
+        alpha, depth = _f32(alpha_t), _f32(depth_t)
         zeros = np.zeros((height, width), np.float32)
         grads = np.zeros((len(ids), 10), np.float32)
         K.backward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
@@ -96,7 +101,7 @@ class _Rasterize(torch.autograd.Function):
                    _f32(g_rgb) if g_rgb is not None else np.zeros((height, width, 3), np.float32),
                    _f32(g_alpha) if g_alpha is not None else zeros,
                    _f32(g_depth) if g_depth is not None else zeros, grads)
-        per_gaussian = torch.zeros(ctx.n, 10)
+        per_gaussian = torch.zeros(ctx.n, 10, dtype=torch.float32)
         per_gaussian.index_add_(0, torch.from_numpy(ids).long(), torch.from_numpy(grads))
         d_mean, d_conic, d_opac, d_color, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
                                                      per_gaussian[:, 6:9], per_gaussian[:, 9])
@@ -122,7 +127,8 @@ class _Project(torch.autograd.Function):
         depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
         P.project_forward(*inputs, degree, view, campos, *intr, cfg.near, cfg.far, cfg.eps2d, cfg.antialiased,
                           means2d, conics, depths, radii, opac, colors)
-        ctx.saved = (inputs, degree, view, campos, intr, cfg, radii, colors)
+        ctx.saved = (degree, view, campos, intr, cfg, radii, colors)
+        ctx.save_for_backward(means, scales, quats, opacities, sh)
         ctx.dtype = means.dtype
         radii_t = torch.from_numpy(radii)
         ctx.mark_non_differentiable(radii_t)
@@ -134,7 +140,8 @@ class _Project(torch.autograd.Function):
     def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_opac, g_colors):
         from . import cpu_projection as P
 
-        inputs, degree, view, campos, intr, cfg, radii, colors = ctx.saved
+        degree, view, campos, intr, cfg, radii, colors = ctx.saved
+        inputs = tuple(_f32(t) for t in ctx.saved_tensors)
         n = inputs[0].shape[0]
 
         def grad(g, shape):

@@ -38,15 +38,17 @@ def rasterize_gsplat(g: Gaussians, cams: Cameras, *, sh_degree: int, background:
     rgb = rgb + (1 - alpha) * background.to(rgb).view(1, 1, 1, 3)
     object_id = None
     if object_ids is not None:
-        # gsplat has no arg-max id output: render one-hot ids of the objects and take the largest weight.
+        # gsplat has no per-Gaussian arg-max output: this is the object with the largest summed
+        # blending weight at each pixel (the cpu and torch backends give the single heaviest Gaussian's).
         n_obj = int(object_ids.max()) + 1 if len(object_ids) else 1
         onehot = torch.nn.functional.one_hot(object_ids, n_obj).to(g.means)
-        weights, w_alpha, _ = rasterization(
-            means=g.means, quats=g.quats, scales=torch.exp(g.scales), opacities=torch.sigmoid(g.opacities),
-            colors=onehot, viewmats=cams.w2c.to(g.means), Ks=cams.K.to(g.means), width=W, height=H,
-            near_plane=cfg.near, far_plane=cfg.far, eps2d=cfg.eps2d, packed=False,
-            rasterize_mode="antialiased" if cfg.antialiased else "classic",
-        )
+        with torch.no_grad():
+            weights, w_alpha, _ = rasterization(
+                means=g.means, quats=g.quats, scales=torch.exp(g.scales), opacities=torch.sigmoid(g.opacities),
+                colors=onehot, viewmats=cams.w2c.to(g.means), Ks=cams.K.to(g.means), width=W, height=H,
+                near_plane=cfg.near, far_plane=cfg.far, eps2d=cfg.eps2d, packed=False,
+                rasterize_mode="antialiased" if cfg.antialiased else "classic",
+            )
         object_id = torch.where(w_alpha[..., 0] > 0, weights.argmax(-1), torch.full_like(w_alpha[..., 0], -1, dtype=torch.long))
     radii = meta["radii"]
     if radii.dim() == 3:  # newer gsplat: per-axis radii [C, N, 2]
