@@ -167,6 +167,21 @@ def dataset(path: Path = typer.Argument(..., help="A dataset folder or transform
     typer.echo(f"background {ds.background.tolist()}")
 
 
+@app.command()
+def frames(
+    video: Path = typer.Argument(..., help="A video file (MP4, MOV, MKV, ...)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for images/ and frames.json."),
+    max_frames: int = typer.Option(120, help="At most this many keyframes, spread evenly over the video."),
+    max_size: int = typer.Option(1600, help="Longer side of the written keyframes, in pixels."),
+):
+    """Pick sharp, evenly spread keyframes from a video (blurred frames are skipped)."""
+    from .data.video import extract_keyframes
+
+    ds = extract_keyframes(video, output, max_frames=max_frames, max_size=max_size)
+    typer.echo(f"{video}: {ds.metadata['frames_read']} frames read, {len(ds)} keyframes written to {output / 'images'} "
+               f"(times {float(ds.times.min()):.2f}..{float(ds.times.max()):.2f} s)")
+
+
 @app.command("train")
 def train_cmd(
     dataset: Path = typer.Argument(..., help="A posed dataset: NeRF-synthetic/D-NeRF folder, transforms.json, or COLMAP."),

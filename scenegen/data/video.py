@@ -1,0 +1,168 @@
+"""Videos: streaming decode with source timestamps, and keyframe selection.
+
+The video is decoded twice, frame by frame (PyAV), and never held in memory: the first pass
+scores every frame's sharpness on a small grey copy, the second writes the chosen keyframes.
+Keyframes cover the video evenly: the timeline is cut into `max_frames` equal spans and each span
+gives its sharpest frame, unless even that one is blurry next to its neighbours (motion blur),
+in which case the span gives none.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import DatasetError, InvalidArgumentError
+from .dataset import Dataset
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
+SCORE_SIZE = 256  # sharpness is measured on frames scaled to about this many pixels wide
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration: float  # seconds
+    frames: int  # as the container reports it (0 when unknown)
+
+
+def _open(path: Path):
+    import av
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such video file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot open as a video ({exc}); convert it to H.264 MP4") from None
+    if not container.streams.video:
+        container.close()
+        raise DatasetError(f"{path}: the file has no video stream")
+    return container
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Size, frame rate, duration and frame count of a video, from its header."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+        return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, fps, duration, int(stream.frames or 0))
+    finally:
+        container.close()
+
+
+def iter_frames(path: str | os.PathLike, *, width: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield (index, time in seconds, RGB uint8 [H, W, 3]) for every frame, decoded one at a time.
+    width: scale frames to this width (keeping the aspect ratio) while decoding."""
+    import av
+
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or 0) or 30.0
+        for index, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else index / fps
+            if width is not None and frame.width != width:
+                height = max(2, round(frame.height * width / frame.width / 2) * 2)
+                frame = frame.reformat(width=width, height=height)
+            yield index, t, frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as exc:
+        raise DatasetError(f"{path}: decoding failed ({exc}); the file may be truncated") from None
+    finally:
+        container.close()
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image: high for sharp frames, low for blurred ones."""
+    grey = rgb.astype(np.float32).mean(axis=2)
+    lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def choose_keyframes(scores: np.ndarray, max_frames: int, *, neighbourhood: int = 15, blur_ratio: float = 0.5) -> list[int]:
+    """Indices of keyframes: the sharpest frame of each of `max_frames` equal spans of the video,
+    skipping frames whose sharpness is below `blur_ratio` times the median of their neighbourhood."""
+    n = len(scores)
+    if n == 0:
+        return []
+    half = neighbourhood // 2
+    local = np.array([np.median(scores[max(0, i - half): i + half + 1]) for i in range(n)])
+    relative = scores / np.maximum(local, 1e-12)
+    if n <= max_frames:
+        return [i for i in range(n) if relative[i] >= blur_ratio]
+    edges = np.linspace(0, n, max_frames + 1).round().astype(int)
+    chosen = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        best = lo + int(np.argmax(scores[lo:hi]))
+        if relative[best] >= blur_ratio:
+            chosen.append(best)
+    return chosen
+
+
+def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, max_frames: int = 120,
+                      max_size: int | None = 1600, progress: bool = True) -> Dataset:
+    """Pick sharp, evenly spread keyframes of `video`, write them to `out_dir/images` (PNG, longer
+    side at most `max_size`) with `out_dir/frames.json` (source index and time of each), and return
+    them as a Dataset with `.times` (seconds in the video) and no poses yet."""
+    import json
+
+    import imageio.v3 as iio
+    from rich.progress import track
+
+    from ..io.atomic import atomic_path, atomic_write_bytes
+
+    if max_frames < 1:
+        raise InvalidArgumentError(f"max_frames must be >= 1, got {max_frames}")
+    if max_size is not None and max_size < 16:
+        raise InvalidArgumentError(f"max_size must be at least 16 pixels, got {max_size}")
+    video, out_dir = Path(video), Path(out_dir)
+    info = probe_video(video)
+    scores, times = [], []
+    score_width = min(SCORE_SIZE, info.width) if info.width else None
+    total = info.frames or None
+    for _, t, rgb in track(iter_frames(video, width=score_width), description="scoring frames", total=total,
+                           disable=not progress):
+        scores.append(sharpness(rgb))
+        times.append(t)
+    if not scores:
+        raise DatasetError(f"{video}: the video has no decodable frames")
+    chosen = choose_keyframes(np.asarray(scores), max_frames)
+    if not chosen:
+        raise DatasetError(f"{video}: every frame is blurred relative to its neighbours; record again with slower motion")
+    wanted = set(chosen)
+    longest = max(info.width, info.height)
+    width = None
+    if max_size is not None and longest > max_size:
+        width = max(2, round(info.width * max_size / longest / 2) * 2)
+    images = out_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    paths, frame_times, records = [], [], []
+    for index, t, rgb in track(iter_frames(video, width=width), description="writing keyframes", total=total,
+                               disable=not progress):
+        if index in wanted:
+            path = images / f"frame_{index:06d}.png"
+            with atomic_path(path) as tmp:
+                iio.imwrite(tmp, rgb, extension=".png")
+            paths.append(path)
+            frame_times.append(t)
+            records.append({"file": f"images/{path.name}", "index": index, "time": t, "sharpness": scores[index]})
+    manifest = {"video": str(video), "fps": info.fps, "frames_read": len(scores), "keyframes": records}
+    atomic_write_bytes(out_dir / "frames.json", json.dumps(manifest, indent=1).encode())
+    import torch
+
+    return Dataset(image_paths=paths, times=frame_times, root=out_dir, format="video", background=torch.zeros(3),
+                   metadata={"video": str(video), "frames_read": len(scores), "fps": info.fps})
