@@ -1,6 +1,6 @@
 """scenegen: from a captured video to an editable, time-varying 3D scene of Gaussian splats.
 
-Front doors: `load`, `save`, `render`, `load_dataset`, and the types `Scene`, `SceneObject`,
+Front doors: `reconstruct`, `load`, `save`, `render`, `load_dataset`, and the types `Scene`, `SceneObject`,
 `Track`, `Gaussians`, `Camera`, `Cameras`. Heavy modules are imported on first use.
 """
 
@@ -22,6 +22,7 @@ _LAZY = {
     "render": ("scenegen.render", "render"),
     "RenderOutput": ("scenegen.render", "RenderOutput"),
     "load_dataset": ("scenegen.data", "load_dataset"),
+    "reconstruct": ("scenegen.pipeline", "reconstruct"),
     "Dataset": ("scenegen.data", "Dataset"),
 }
 

@@ -182,6 +182,26 @@ def frames(
                f"(times {float(ds.times.min()):.2f}..{float(ds.times.max()):.2f} s)")
 
 
+@app.command("reconstruct")
+def reconstruct_cmd(
+    source: Path = typer.Argument(..., help="A video file, or a folder of photos, of a static scene."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (frames, sfm, train, scene, report.json)."),
+    max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
+    max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
+    steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Training steps."),
+):
+    """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report."""
+    from .recon import TrainConfig
+    from .pipeline import reconstruct
+
+    scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, config=TrainConfig(steps=steps))
+    r = scene.metadata["report"]
+    ev = r.get("eval") or {}
+    typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "
+               f"reprojection error {r['reprojection_error_px']:.2f} px; {scene.num_gaussians} Gaussians"
+               + (f", held-out PSNR {ev['psnr']:.2f} dB" if ev else "") + f"; wrote {output / 'scene'}")
+
+
 @app.command("train")
 def train_cmd(
     dataset: Path = typer.Argument(..., help="A posed dataset: NeRF-synthetic/D-NeRF folder, transforms.json, or COLMAP."),

@@ -12,7 +12,7 @@ import scenegen.render
 def test_top_level_names():
     assert set(scenegen.__all__) == {
         "Camera", "Cameras", "Dataset", "Gaussians", "RenderOutput", "Scene", "SceneObject", "Track",
-        "load", "load_dataset", "render", "save", "__version__",
+        "load", "load_dataset", "reconstruct", "render", "save", "__version__",
     }
     for name in scenegen.__all__:
         assert getattr(scenegen, name) is not None
