@@ -15,7 +15,8 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     """Reconstruct the static scene seen in a video file or an image folder into `out`.
 
     Writes out/frames (keyframes), out/sfm (pycolmap model, undistorted images), out/train
-    (checkpoints, eval.json, renders), out/scene, out/point_cloud.ply and out/report.json;
+    (checkpoints, eval.json, renders), out/scene, out/point_cloud.ply, out/trajectory.mp4 (a
+    render along the capture path) and out/report.json;
     returns the Scene (in the structure-from-motion frame)."""
     from .data.image_folder import load_image_folder
     from .data.poses import estimate_poses
@@ -37,6 +38,12 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     scene = train(posed, config or TrainConfig(), out=out / "train", progress=progress)
     save(scene, out / "scene")
     write_ply(out / "point_cloud.ply", scene.background.gaussians)
+    # A smooth fly-through along the capture path, at the training resolution.
+    from .render.video import render_video
+
+    path_cams = posed.cameras.path(min(120, 4 * len(posed)))
+    scale = 1.0 / max(1.0, max(int(path_cams.width.max()), int(path_cams.height.max())) / 800)
+    render_video(scene, path_cams.rescale(scale), out / "trajectory.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
     report = {
         "source": str(path),
         "frames_read": frames.metadata.get("frames_read", len(frames)),

@@ -25,6 +25,10 @@ def test_reconstruct_the_apple_video(tmp_path, capsys):
     assert scene.num_gaussians > 0 and len(scene.cameras) == report["registered"]
     assert (out / "point_cloud.ply").is_file() and report["eval"]["num_images"] >= 1
     assert "keyframes registered" in capsys.readouterr().out
+    import imageio.v3 as iio
+
+    video = iio.imread(out / "trajectory.mp4")
+    assert video.shape[0] == 4 * report["registered"] and video.std() > 5
 
 
 def test_reconstruct_refuses_other_inputs(tmp_path):

@@ -24,7 +24,8 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # The temporary name ends with the real suffix, for writers that pick a format by extension.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.

@@ -1,0 +1,36 @@
+"""Camera paths rendered to video files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..camera import Cameras
+from ..errors import InvalidArgumentError
+
+
+def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float = 24.0, times=None,
+                 background=(1.0, 1.0, 1.0), backend: str = "auto", progress: bool = True) -> Path:
+    """Render `scene` from each camera of `cameras` (at `times`, one per camera, default the start
+    of the scene) into an H.264 MP4 at `path`, written atomically."""
+    import imageio.v3 as iio
+    from rich.progress import track
+
+    from ..io.atomic import atomic_path
+
+    if len(cameras) == 0:
+        raise InvalidArgumentError("render_video: no cameras given")
+    if times is not None and len(times) != len(cameras):
+        raise InvalidArgumentError(f"render_video: {len(times)} times for {len(cameras)} cameras")
+    frames = []
+    with torch.no_grad():
+        for i in track(range(len(cameras)), description="rendering video", disable=not progress):
+            t = None if times is None else float(times[i])
+            rgb = scene.render(cameras[i], t, background=background, backend=backend).rgb[0]
+            frames.append((rgb.clamp(0, 1) * 255).round().byte().numpy())
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=2)
+    return path
