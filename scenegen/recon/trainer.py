@@ -246,7 +246,6 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
                                  metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
                                            "gaussians": len(gaussians)})
     if out_dir is not None:
-        save(scene, out_dir / "scene")
         write_ply(out_dir / "point_cloud.ply", gaussians)
         log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
         atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())
@@ -257,5 +256,5 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
             result = evaluate(gaussians, test, backend=cfg.backend, out_dir=out_dir)
             log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
             scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
-            save(scene, out_dir / "scene")
+        save(scene, out_dir / "scene")  # once, with the evaluation in its metadata
     return scene
