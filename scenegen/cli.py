@@ -189,12 +189,20 @@ def reconstruct_cmd(
     max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
     max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
     steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Training steps."),
+    masks: Optional[Path] = typer.Option(None, help="A mask image, or a folder of them (named like the images, or by "
+                                         "video frame number); non-zero pixels are left out of structure from motion."),
+    from_stage: str = typer.Option("frames", help="Re-run from this stage (frames, poses, train, export), reusing "
+                                   "the earlier stages' results in OUTPUT."),
 ):
-    """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report."""
+    """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report.
+
+    Writes OUTPUT/scene, OUTPUT/point_cloud.ply (in the structure-from-motion frame),
+    OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
     from .recon import TrainConfig
     from .pipeline import reconstruct
 
-    scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, config=TrainConfig(steps=steps))
+    scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks,
+                        config=TrainConfig(steps=steps), from_stage=from_stage)
     r = scene.metadata["report"]
     ev = r.get("eval") or {}
     typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "

@@ -138,3 +138,42 @@ def decompose_similarity(T: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     if (R @ R.T - torch.eye(3, dtype=R.dtype, device=R.device)).abs().max() > tol or torch.linalg.det(R) < 0:
         raise ValueError("transform is not a rotation with a uniform positive scale (shear, reflection or non-uniform scale)")
     return R, T[:3, 3], s
+
+
+def invert_similarity(T: Tensor) -> Tensor:
+    """Inverse of a 4x4 similarity transform (rotation, translation, uniform scale)."""
+    R, t, s = decompose_similarity(T)
+    Ri = R.T / s
+    return make_transform(Ri, -(Ri @ t))
+
+
+def rotation_between(a: Tensor, b: Tensor) -> Tensor:
+    """The smallest rotation [3, 3] taking direction a [3] onto direction b [3]."""
+    a = a / a.norm()
+    b = b / b.norm()
+    v = torch.linalg.cross(a, b)
+    c = float(a @ b)
+    if c < -1 + 1e-8:  # opposite: half a turn about any axis perpendicular to a
+        axis = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype)[int(torch.argmin(a.abs()))])
+        axis = axis / axis.norm()
+        return 2 * torch.outer(axis, axis) - torch.eye(3, dtype=a.dtype)
+    vx = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=a.dtype)
+    return torch.eye(3, dtype=a.dtype) + vx + vx @ vx / (1 + c)
+
+
+def fit_similarity(src: Tensor, dst: Tensor) -> Tensor:
+    """The similarity T [4, 4] minimising sum |dst - T(src)|^2 over point pairs src, dst [N, 3]
+    (Umeyama's closed form; N >= 3 points not all on a line)."""
+    src, dst = src.double(), dst.double()
+    if src.shape != dst.shape or src.dim() != 2 or src.shape[1] != 3 or src.shape[0] < 3:
+        raise ValueError(f"fit_similarity needs two [N>=3, 3] point sets of the same shape, got {list(src.shape)} and {list(dst.shape)}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    var_s = (xs ** 2).sum() / len(src)
+    U, S, Vh = torch.linalg.svd(xd.T @ xs / len(src))
+    D = torch.eye(3, dtype=torch.float64)
+    if torch.linalg.det(U) * torch.linalg.det(Vh) < 0:
+        D[2, 2] = -1
+    R = U @ D @ Vh
+    s = (S * D.diagonal()).sum() / var_s
+    return make_transform(s * R, mu_d - s * R @ mu_s)

@@ -1,62 +1,142 @@
-"""From a video (or a folder of photos) to a trained, saved scene: keyframes, poses, training."""
+"""From a video (or a folder of photos) to a trained, saved scene, in four cached stages.
+
+    frames  keyframes of the video (or the photos of the folder)     OUT/frames/frames.json
+    poses   structure from motion (pycolmap), undistorted images     OUT/sfm/sfm_report.json
+    train   Gaussians fitted in the normalised frame, evaluation     OUT/train/scene
+    export  OUT/scene, OUT/point_cloud.ply (SfM frame), videos       OUT/report.json
+
+`from_stage` re-runs from that stage on, reading the earlier stages' results from OUT. The
+results of the run (report, scene, PLY, videos) are removed first, so a run that fails never
+leaves an older result looking like its own.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
-from .errors import InvalidArgumentError
+from .errors import DatasetError, InvalidArgumentError
+
+STAGES = ("frames", "poses", "train", "export")
+RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4")
+VIDEO_MAX_SIDE = 800
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _frames_stage(path: Path, out: Path, max_frames: int, max_size: int | None, progress: bool):
+    from .data.image_folder import load_image_folder
+    from .data.video import VIDEO_EXTENSIONS, extract_keyframes, write_image_manifest
+
+    _remove(out)
+    if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
+        return extract_keyframes(path, out, max_frames=max_frames, max_size=max_size, progress=progress)
+    return write_image_manifest(load_image_folder(path), out)
+
+
+def _videos(scene, posed, out: Path, progress: bool) -> None:
+    """trajectory.mp4 along the capture path and turntable.mp4 circling the subject."""
+    import math
+
+    import torch
+
+    from .render.video import render_video
+    from .render.views import orbit_cameras
+
+    cams = posed.cameras
+    scale = 1.0 / max(1.0, max(int(cams.width.max()), int(cams.height.max())) / VIDEO_MAX_SIDE)
+    path_cams = cams.path(min(120, 4 * len(posed))).rescale(scale)
+    render_video(scene, path_cams, out / "trajectory.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
+    # In the normalised frame the subject is at the origin, up is +z and cameras sit about 1 away:
+    # circle at the cameras' median distance and elevation, with the capture's field of view.
+    positions = cams.c2w[:, :3, 3].float()
+    distance = float(positions.norm(dim=1).median())
+    sin_elev = (positions[:, 2] / positions.norm(dim=1).clamp_min(1e-9)).clamp(-1, 1)
+    elevation = min(80.0, max(-80.0, math.degrees(float(torch.asin(sin_elev).median()))))
+    width, height = int(cams.width[0] * scale) // 2 * 2, int(cams.height[0] * scale) // 2 * 2
+    fov_x = 2 * math.atan(0.5 * float(cams.width[0]) / float(cams.fx[0]))
+    radius = distance * math.sin(fov_x / 2 * min(1.0, height / width)) / 1.05
+    orbit = orbit_cameras(torch.zeros(3), radius, num=96, elevation_deg=elevation, width=width, height=height,
+                          fov_deg=math.degrees(fov_x))
+    render_video(scene, orbit, out / "turntable.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
 
 
 def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: int = 120, max_size: int = 1600,
-                config=None, progress: bool = True):
+                masks: str | os.PathLike | None = None, config=None, sfm=None, from_stage: str = "frames",
+                progress: bool = True):
     """Reconstruct the static scene seen in a video file or an image folder into `out`.
 
-    Writes out/frames (keyframes), out/sfm (pycolmap model, undistorted images), out/train
-    (checkpoints, eval.json, renders), out/scene, out/point_cloud.ply, out/trajectory.mp4 (a
-    render along the capture path) and out/report.json;
-    returns the Scene (in the structure-from-motion frame)."""
-    from .data.image_folder import load_image_folder
-    from .data.poses import estimate_poses
-    from .data.video import VIDEO_EXTENSIONS, extract_keyframes
-    from .io import save, write_ply
+    masks: one image or a folder of them whose non-zero pixels mark what structure from motion
+    should ignore (moving objects); config: a recon.TrainConfig; sfm: a data.poses.SfmOptions;
+    from_stage: one of STAGES, re-using the earlier stages' results in `out`.
+    Returns the Scene, in the normalised frame (subject at the origin, up +z); its
+    metadata["sfm_from_scene"] is the 4x4 similarity back to the structure-from-motion frame.
+    """
+    from .data.masks import match_masks
+    from .data.normalize import normalize_dataset
+    from .data.poses import estimate_poses, load_poses
+    from .data.video import VIDEO_EXTENSIONS, load_keyframes
+    from .geometry import invert_similarity
+    from .io import load, save, write_ply
     from .io.atomic import atomic_write_bytes
     from .recon import TrainConfig, train
 
     path, out = Path(path), Path(out)
-    started = time.perf_counter()
-    if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
-        frames = extract_keyframes(path, out / "frames", max_frames=max_frames, max_size=max_size, progress=progress)
-    elif path.is_dir():
-        frames = load_image_folder(path)
-    else:
+    if from_stage not in STAGES:
+        raise InvalidArgumentError(f"from_stage must be one of {', '.join(STAGES)}; got {from_stage!r}")
+    start = STAGES.index(from_stage)
+    if start == 0 and not (path.is_dir() or (path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS)):
         raise InvalidArgumentError(f"{path}: expected a video ({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder of images")
-    posed, sfm = estimate_poses(frames, out / "sfm")
-    sfm_done = time.perf_counter()
-    scene = train(posed, config or TrainConfig(), out=out / "train", progress=progress)
-    save(scene, out / "scene")
-    write_ply(out / "point_cloud.ply", scene.background.gaussians)
-    # A smooth fly-through along the capture path, at the training resolution.
-    from .render.video import render_video
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RESULTS:
+        _remove(out / name)
+    started = time.perf_counter()
 
-    path_cams = posed.cameras.path(min(120, 4 * len(posed)))
-    scale = 1.0 / max(1.0, max(int(path_cams.width.max()), int(path_cams.height.max())) / 800)
-    render_video(scene, path_cams.rescale(scale), out / "trajectory.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
+    frames = _frames_stage(path, out / "frames", max_frames, max_size, progress) if start <= 0 else load_keyframes(out / "frames")
+    if masks is not None:
+        frames.mask_paths = match_masks(frames.image_paths, masks, frame_indices=frames.metadata.get("frame_indices"))
+    posed, sfm_report = estimate_poses(frames, out / "sfm", sfm, progress=progress) if start <= 1 else load_poses(out / "sfm", frames)
+    posed, scene_from_sfm = normalize_dataset(posed)
+    sfm_from_scene = invert_similarity(scene_from_sfm)
+
+    if start <= 2:
+        scene = train(posed, config or TrainConfig(), out=out / "train", progress=progress)
+    else:
+        if not (out / "train" / "scene").exists():
+            raise DatasetError(f"{out / 'train'}: no trained scene here; run the train stage first (--from-stage train)")
+        scene = load(out / "train" / "scene")
+    train_log = out / "train" / "train_log.json"
+    train_seconds = json.loads(train_log.read_text())["train_seconds"] if train_log.is_file() else None
+
+    scene.metadata.update(sfm_from_scene=sfm_from_scene.tolist(), up=[0.0, 0.0, 1.0])
+    save(scene, out / "scene")
+    write_ply(out / "point_cloud.ply", scene.background.gaussians.transform(sfm_from_scene.float()))
+    _videos(scene, posed, out, progress)
     report = {
         "source": str(path),
-        "frames_read": frames.metadata.get("frames_read", len(frames)),
+        "frames_read": frames.metadata.get("frames_read") or len(frames),
         "keyframes": len(frames),
-        "registered": sfm.registered,
-        "registration_rate": sfm.registration_rate,
-        "points": sfm.points,
-        "reprojection_error_px": sfm.mean_reprojection_error,
-        "focal_px": sfm.focal_px,
-        "sfm_seconds": sfm.seconds,
-        "train_seconds": time.perf_counter() - sfm_done,
+        "registered": sfm_report.registered,
+        "registration_rate": sfm_report.registration_rate,
+        "points": sfm_report.points,
+        "reprojection_error_px": sfm_report.mean_reprojection_error,
+        "focal_px": sfm_report.focal_px,
+        "principal_point_refined": sfm_report.principal_point_refined,
+        "sfm_seconds": sfm_report.seconds,
+        "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - started,
+        "from_stage": from_stage,
+        "gaussians": scene.num_gaussians,
         "eval": scene.metadata.get("eval"),
+        "sfm_from_scene": sfm_from_scene.tolist(),
     }
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
     scene.metadata["report"] = report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 import numpy as np
@@ -229,7 +230,8 @@ def _find_images(root: Path, model: Path) -> Path:
     raise DatasetError(f"{model}: no 'images' folder found beside the COLMAP model; put the images in {root / 'images'}")
 
 
-def load_colmap(path: Path, background=None) -> Dataset:
+def load_colmap(path: str | os.PathLike, background=None) -> Dataset:
+    path = Path(path)
     found = find_model(path)
     if found is None:
         raise DatasetError(f"{path}: no COLMAP model (cameras/images .bin or .txt) here or in sparse/ or sparse/0")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -208,8 +209,9 @@ def _nerfstudio_points(root: Path, meta: dict, where: str):
     return torch.from_numpy(xyz), torch.from_numpy(rgb)
 
 
-def load_transforms(path: Path, background=None) -> Dataset:
+def load_transforms(path: str | os.PathLike, background=None) -> Dataset:
     """instant-ngp / nerfstudio transforms.json (global or per-frame intrinsics, distortion, times, masks)."""
+    path = Path(path)
     root = path.parent
     meta = read_json(path)
     part = _load_frames(root, meta, meta.get("frames"), str(path))

@@ -31,6 +31,24 @@ class VideoInfo:
     fps: float
     duration: float  # seconds
     frames: int  # as the container reports it (0 when unknown)
+    focal_px: float | None = None  # from a 35 mm-equivalent focal length in the metadata, when the camera wrote one
+
+
+FULL_FRAME_DIAGONAL_MM = 43.27
+
+
+def focal_from_metadata(metadata: dict, width: int, height: int) -> float | None:
+    """Focal length in pixels from a 35 mm-equivalent focal length tag (as phones write it,
+    e.g. com.apple.quicktime.camera.focal_length.35mm_equivalent), or None."""
+    for key, value in metadata.items():
+        if "focal" in key.lower() and "35" in key:
+            try:
+                mm = float(str(value).strip().split()[0])
+            except (ValueError, IndexError):
+                continue
+            if 8 <= mm <= 400:
+                return mm / FULL_FRAME_DIAGONAL_MM * (width ** 2 + height ** 2) ** 0.5
+    return None
 
 
 def _open(path: Path):
@@ -56,7 +74,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
-        return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, fps, duration, int(stream.frames or 0))
+        width, height = stream.codec_context.width, stream.codec_context.height
+        focal = focal_from_metadata({**dict(container.metadata), **dict(stream.metadata)}, width, height)
+        return VideoInfo(path, width, height, fps, duration, int(stream.frames or 0), focal)
     finally:
         container.close()
 
@@ -160,9 +180,50 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
             paths.append(path)
             frame_times.append(t)
             records.append({"file": f"images/{path.name}", "index": index, "time": t, "sharpness": scores[index]})
-    manifest = {"video": str(video), "fps": info.fps, "frames_read": len(scores), "keyframes": records}
+    focal = None if info.focal_px is None else info.focal_px * (width / info.width if width else 1.0)
+    manifest = {"video": str(video), "fps": info.fps, "frames_read": len(scores), "focal_px": focal, "keyframes": records}
     atomic_write_bytes(out_dir / "frames.json", json.dumps(manifest, indent=1).encode())
+    return load_keyframes(out_dir)
+
+
+def load_keyframes(out_dir: str | os.PathLike) -> Dataset:
+    """The keyframes that `extract_keyframes` (or an image-folder run of `scenegen reconstruct`)
+    recorded in out_dir/frames.json, as an unposed Dataset; `.metadata` keeps the manifest's
+    video, fps, frames_read, focal_px and per-frame source indices."""
+    import json
+
     import torch
 
-    return Dataset(image_paths=paths, times=frame_times, root=out_dir, format="video", background=torch.zeros(3),
-                   metadata={"video": str(video), "frames_read": len(scores), "fps": info.fps})
+    out_dir = Path(out_dir)
+    manifest_path = out_dir / "frames.json"
+    if not manifest_path.is_file():
+        raise DatasetError(f"{out_dir}: no frames.json here; run the frames stage first (without --from-stage)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        records = manifest["keyframes"]
+        paths = [out_dir / r["file"] for r in records]
+        times = [float(r["time"]) for r in records] if all(r.get("time") is not None for r in records) else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{manifest_path}: not a keyframe manifest ({type(exc).__name__}: {exc}); run the frames stage again") from None
+    from .dataset import check_files_exist
+
+    check_files_exist(paths, "keyframes", manifest_path)
+    meta = {k: manifest.get(k) for k in ("video", "fps", "frames_read", "focal_px")}
+    meta["frame_indices"] = [r.get("index", i) for i, r in enumerate(records)]
+    return Dataset(image_paths=paths, times=times, root=out_dir, format="video" if manifest.get("video") else "images",
+                   background=torch.zeros(3), metadata=meta)
+
+
+def write_image_manifest(frames: Dataset, out_dir: str | os.PathLike) -> Dataset:
+    """Record an image folder's files in out_dir/frames.json (the frames stage of a photo run)
+    and return them as load_keyframes would."""
+    import json
+
+    from ..io.atomic import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [{"file": str(p.resolve()), "index": i, "time": None} for i, p in enumerate(frames.image_paths)]
+    manifest = {"video": None, "images": str(frames.root), "frames_read": len(records), "focal_px": None, "keyframes": records}
+    atomic_write_bytes(out_dir / "frames.json", json.dumps(manifest, indent=1).encode())
+    return load_keyframes(out_dir)

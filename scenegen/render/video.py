@@ -15,7 +15,8 @@ def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float
                  background=(1.0, 1.0, 1.0), backend: str = "auto", progress: bool = True) -> Path:
     """Render `scene` from each camera of `cameras` (at `times`, one per camera, default the start
     of the scene) into an H.264 MP4 at `path`, written atomically."""
-    import imageio.v3 as iio
+    import imageio.v2 as imageio
+    import numpy as np
     from rich.progress import track
 
     from ..io.atomic import atomic_path
@@ -24,13 +25,17 @@ def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float
         raise InvalidArgumentError("render_video: no cameras given")
     if times is not None and len(times) != len(cameras):
         raise InvalidArgumentError(f"render_video: {len(times)} times for {len(cameras)} cameras")
-    frames = []
-    with torch.no_grad():
-        for i in track(range(len(cameras)), description="rendering video", disable=not progress):
-            t = None if times is None else float(times[i])
-            rgb = scene.render(cameras[i], t, background=background, backend=backend).rgb[0]
-            frames.append((rgb.clamp(0, 1) * 255).round().byte().numpy())
     path = Path(path)
-    with atomic_path(path) as tmp:
-        iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=2)
+    with atomic_path(path) as tmp, torch.no_grad():
+        # Frames stream into the encoder one at a time; odd sizes get a black edge (H.264 wants even).
+        writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=1)
+        try:
+            for i in track(range(len(cameras)), description="rendering video", disable=not progress):
+                t = None if times is None else float(times[i])
+                rgb = scene.render(cameras[i], t, background=background, backend=backend).rgb[0]
+                frame = (rgb.clamp(0, 1) * 255).round().byte().numpy()
+                h, w = frame.shape[:2]
+                writer.append_data(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0))))
+        finally:
+            writer.close()
     return path
