@@ -320,3 +320,52 @@ def colmap_bin(make_colmap):
 @pytest.fixture
 def colmap_txt(make_colmap):
     return make_colmap("txt")
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) Photos for structure from motion: a textured floor, wall and box rendered along an arc
+# ---------------------------------------------------------------------------------------------
+
+SFM_W, SFM_H, SFM_FOV = 320, 240, 60.0
+
+
+def _textured_room():
+    import torch
+
+    from scenegen import Gaussians
+
+    g = torch.Generator().manual_seed(0)
+
+    def plane(n, origin, u, v):
+        a = torch.rand(n, 2, generator=g)
+        return torch.tensor(origin) + a[:, :1] * torch.tensor(u) + a[:, 1:] * torch.tensor(v)
+
+    points = torch.cat([plane(20000, [-1.5, -1.5, 0], [3, 0, 0], [0, 3, 0]), plane(8000, [-1.5, 1.5, 0], [3, 0, 0], [0, 0, 1.5]),
+                        plane(4000, [-0.3, -0.3, 0.6], [0.6, 0, 0], [0, 0.6, 0]), plane(4000, [-0.3, -0.3, 0], [0.6, 0, 0], [0, 0, 0.6]),
+                        plane(4000, [0.3, -0.3, 0], [0, 0.6, 0], [0, 0, 0.6])])
+    gaussians = Gaussians.from_points(points, torch.rand(len(points), 3, generator=g), scale=0.012)
+    gaussians.opacities[:] = 4.0
+    return gaussians
+
+
+def render_photos(folder: Path, cameras) -> None:
+    from scenegen import render
+
+    out = render(_textured_room(), cameras, background=(0.5, 0.5, 0.5))
+    for i in range(len(cameras)):
+        write_png(folder / f"{i:03d}.png", (out.rgb[i].clamp(0, 1) * 255).round().byte().numpy())
+
+
+@pytest.fixture(scope="session")
+def sfm_photos(tmp_path_factory) -> SimpleNamespace:
+    """16 photos (320x240, 60 degree field of view) along a 120-degree arc around a textured box
+    on a floor by a wall: folder, true cameras (OpenCV c2w) and focal length in pixels."""
+    import torch
+
+    from scenegen.render.views import orbit_cameras
+
+    folder = tmp_path_factory.mktemp("sfm") / "images"
+    cameras = orbit_cameras(torch.tensor([0.0, 0.0, 0.3]), 1.2, num=48, elevation_deg=30, width=SFM_W, height=SFM_H,
+                            fov_deg=SFM_FOV)[torch.arange(16)]
+    render_photos(folder, cameras)
+    return SimpleNamespace(folder=folder, cameras=cameras, focal=float(cameras.fx[0]))

@@ -86,6 +86,31 @@ def test_bad_videos_raise(tmp_path):
     (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
     with pytest.raises(DatasetError):
         extract_keyframes(tmp_path / "junk.mp4", tmp_path / "out", progress=False)
+    black = tmp_path / "black.mp4"
+    iio.imwrite(black, np.zeros((8, 64, 96, 3), np.uint8), fps=10, codec="libx264", macro_block_size=16)
+    with pytest.raises(DatasetError, match="blank"):
+        extract_keyframes(black, tmp_path / "out", progress=False)
+
+
+def test_truncated_video_raises_or_keeps_what_decodes(video, tmp_path):
+    data = video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])  # the index (moov) of this MP4 is at the end: unreadable
+    with pytest.raises(DatasetError, match="cut.mp4"):
+        extract_keyframes(cut, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "frames.json").exists()
+
+
+def test_one_frame_video_is_refused_with_advice(tmp_path):
+    from scenegen import reconstruct
+    from scenegen.errors import ScenegenError
+
+    one = tmp_path / "one.mp4"
+    iio.imwrite(one, (np.random.default_rng(0).random((1, 64, 96, 3)) * 255).astype(np.uint8), fps=10, codec="libx264",
+                macro_block_size=16)
+    with pytest.raises(ScenegenError, match="longer video"):
+        reconstruct(one, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "report.json").exists()
 
 
 @pytest.mark.skipif(not (DATA / "videos" / "apple.mp4").exists(), reason="../shared/data/videos/apple.mp4 is absent")

@@ -47,3 +47,16 @@ def test_errors_derive_from_builtins():
     assert issubclass(errors.UnsupportedVersionError, errors.FormatError)
     assert issubclass(errors.MissingDependencyError, ImportError)
     assert issubclass(errors.BackendUnavailableError, RuntimeError)
+
+
+def test_render_is_callable_even_after_its_submodules_are_imported():
+    import torch
+
+    import scenegen.render.views  # binds the name `scenegen.render` to the package
+    from scenegen import Camera, Gaussians, render
+
+    gaussians = Gaussians.from_points(torch.zeros(1, 3), torch.ones(1, 3), scale=0.1)
+    camera = Camera.look_at([0.0, -2.0, 0.0], [0.0, 0.0, 0.0], width=16, height=12)
+    out = render(gaussians, camera, backend="torch")
+    assert out.rgb.shape == (1, 12, 16, 3) and out.alpha.max() > 0.2
+    assert scenegen.render.views is not None

@@ -29,6 +29,7 @@ def test_reconstruct_the_apple_video(tmp_path, capsys):
 
     video = iio.imread(out / "trajectory.mp4")
     assert video.shape[0] == 4 * report["registered"] and video.std() > 5
+    assert iio.imread(out / "turntable.mp4").shape[0] == 96
 
 
 def test_reconstruct_refuses_other_inputs(tmp_path):
@@ -37,3 +38,60 @@ def test_reconstruct_refuses_other_inputs(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InvalidArgumentError, match="video"):
         reconstruct(tmp_path / "notes.txt", tmp_path / "out")
+
+
+def test_photos_to_scene_in_cached_stages(sfm_photos, tmp_path, capsys):
+    import shutil
+
+    import imageio.v3 as iio
+    import torch
+
+    from scenegen import reconstruct
+    from scenegen.errors import DatasetError
+    from scenegen.geometry import transform_points
+    from scenegen.io import read_ply
+    from scenegen.recon import TrainConfig
+
+    out = tmp_path / "run"
+    scene = reconstruct(sfm_photos.folder, out, config=TrainConfig(steps=30), progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert report["registered"] == 16 and report["from_stage"] == "frames" and report["train_seconds"] > 0
+    for name in ("frames/frames.json", "sfm/sfm_report.json", "train/scene", "scene", "point_cloud.ply"):
+        assert (out / name).exists(), name
+    # The scene lives in the normalised frame: cameras about 1 from the origin, up along +z.
+    positions = scene.cameras.c2w[:, :3, 3]
+    assert abs(float(positions.norm(dim=1).median()) - 1) < 1e-3
+    up = -scene.cameras.c2w[:, :3, 1].mean(0)
+    assert float(up[2] / up.norm()) > 0.99 and scene.metadata["up"] == [0.0, 0.0, 1.0]
+    # ... and the PLY goes back to the structure-from-motion frame.
+    sfm_from_scene = torch.tensor(scene.metadata["sfm_from_scene"])
+    ply = read_ply(out / "point_cloud.ply")
+    expected = transform_points(sfm_from_scene.float(), scene.background.gaussians.means)
+    assert torch.allclose(ply.means, expected, atol=1e-4 * float(expected.abs().max()))
+    for name, frames in (("trajectory.mp4", 64), ("turntable.mp4", 96)):
+        video = iio.imread(out / name)
+        assert video.shape[0] == frames and video.std() > 5, name
+
+    # Re-running the export stage reuses frames, poses and the trained scene.
+    stamp = (out / "sfm" / "database.db").stat().st_mtime_ns
+    trained = (out / "train" / "point_cloud.ply").stat().st_mtime_ns
+    assert main(["reconstruct", str(sfm_photos.folder), "-o", str(out), "--from-stage", "export"]) == 0
+    assert (out / "sfm" / "database.db").stat().st_mtime_ns == stamp
+    assert (out / "train" / "point_cloud.ply").stat().st_mtime_ns == trained
+    again = json.loads((out / "report.json").read_text())
+    assert again["from_stage"] == "export" and again["points"] == report["points"] and again["eval"] == report["eval"]
+    assert "16/16 keyframes registered" in capsys.readouterr().out
+
+    # A run that fails leaves no result behind that could pass for its own.
+    still = tmp_path / "still"
+    still.mkdir()
+    for i in range(5):
+        shutil.copy(sfm_photos.folder / "000.png", still / f"{i}.png")
+    assert main(["reconstruct", str(still), "-o", str(out), "--steps", "5"]) == 2
+    assert "structure from motion" in capsys.readouterr().err
+    assert not (out / "report.json").exists() and not (out / "scene").exists()
+
+    with pytest.raises(DatasetError, match="frames stage"):
+        reconstruct(sfm_photos.folder, tmp_path / "fresh", from_stage="poses", progress=False)
+    with pytest.raises(InvalidArgumentError, match="from_stage"):
+        reconstruct(sfm_photos.folder, tmp_path / "fresh", from_stage="mesh", progress=False)

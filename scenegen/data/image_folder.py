@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -12,11 +13,16 @@ from .dataset import Dataset
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def list_images(folder: Path) -> list[Path]:
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder of images")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
 
 
-def load_image_folder(folder: Path, background=None) -> Dataset:
+def load_image_folder(folder: str | os.PathLike, background=None) -> Dataset:
+    """The images of a folder (sorted by name), without poses."""
+    folder = Path(folder)
     paths = list_images(folder)
     if not paths:
         raise DatasetError(f"{folder}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder")

@@ -34,8 +34,9 @@ def compare_poses(estimated: Cameras, reference: Cameras) -> dict:
     centers = s * est[:, :3, 3] @ R.T + t
     center_err = (centers - ref[:, :3, 3]).norm(dim=1)
     rel = ref[:, :3, :3].transpose(1, 2) @ (R @ est[:, :3, :3])
-    cos = ((rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)
-    rot_err = torch.rad2deg(torch.acos(cos))
+    cos = (rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
+    sin = torch.stack([rel[:, 2, 1] - rel[:, 1, 2], rel[:, 0, 2] - rel[:, 2, 0], rel[:, 1, 0] - rel[:, 0, 1]], -1).norm(dim=-1) / 2
+    rot_err = torch.rad2deg(torch.atan2(sin, cos))  # accurate for small angles, unlike acos
     extent = float((ref[:, :3, 3] - ref[:, :3, 3].mean(0)).norm(dim=1).median())
     return {
         "cameras": len(estimated),

@@ -160,6 +160,9 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
         times.append(t)
     if not scores:
         raise DatasetError(f"{video}: the video has no decodable frames")
+    if max(scores) < 1e-3:
+        raise DatasetError(f"{video}: all {len(scores)} frames are blank (one flat colour, e.g. black); there is nothing "
+                           "to reconstruct: check the lens and the exposure")
     chosen = choose_keyframes(np.asarray(scores), max_frames)
     if not chosen:
         raise DatasetError(f"{video}: every frame is blurred relative to its neighbours; record again with slower motion")

@@ -9,6 +9,8 @@ once; naming a backend that cannot run raises BackendUnavailableError with the f
 from __future__ import annotations
 
 import logging
+import sys
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -108,3 +110,15 @@ def render(
         from .backends.torch_ref import rasterize_torch as rasterize
     return rasterize(gaussians, cams.to(gaussians.device), sh_degree=degree, background=bg.to(gaussians.device),
                      object_ids=object_ids, cfg=cfg)
+
+
+class _CallableModule(ModuleType):
+    """`scenegen.render` is both this package and the render() front door: once a submodule such
+    as scenegen.render.views is imported, Python binds the name to the package, so the package
+    itself forwards calls to render()."""
+
+    def __call__(self, *args, **kwargs) -> RenderOutput:
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

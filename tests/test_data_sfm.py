@@ -1,0 +1,95 @@
+"""Structure from motion (pycolmap) on photos rendered with known cameras, and its self-checks."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+
+from scenegen.data.image_folder import load_image_folder
+from scenegen.data.pose_compare import compare_poses
+from scenegen.data.poses import SfmOptions, _loop_pairs, estimate_poses, load_poses
+from scenegen.errors import DatasetError, InvalidArgumentError
+
+from conftest import SFM_FOV, SFM_H, SFM_W, render_photos, write_png
+
+pytest.importorskip("pycolmap")
+
+
+def _keypoints(database) -> dict[str, np.ndarray]:
+    with sqlite3.connect(database) as db:
+        names = dict(db.execute("SELECT image_id, name FROM images"))
+        return {names[i]: np.frombuffer(data, np.float32).reshape(rows, cols)[:, :2]
+                for i, rows, cols, data in db.execute("SELECT image_id, rows, cols, data FROM keypoints") if rows}
+
+
+def test_recovers_the_true_poses_and_focal_length(sfm_photos, tmp_path):
+    posed, report = estimate_poses(load_image_folder(sfm_photos.folder), tmp_path / "sfm", progress=False)
+    assert report.registered == 16 and report.points > 500 and report.mean_reprojection_error < 1.0
+    assert abs(report.focal_px - sfm_photos.focal) / sfm_photos.focal < 0.05
+    # Rendered with a centred principal point: freeing it gains nothing, so it is not refined.
+    assert not report.principal_point_refined
+    assert report.triangulation_angle_deg > 10 and report.baseline_ratio > 0.3
+    truth = sfm_photos.cameras[[int(p.stem) for p in posed.image_paths]]
+    errors = compare_poses(posed.cameras, truth)
+    assert errors["rotation_error_deg_median"] < 1.0 and errors["center_error_relative_median"] < 0.02
+    assert posed.points is not None and posed.point_colors is not None and len(posed.points) == report.points
+    # The cached result reads back the same.
+    again, cached = load_poses(tmp_path / "sfm", load_image_folder(sfm_photos.folder))
+    assert cached == report and torch.equal(again.cameras.c2w, posed.cameras.c2w)
+
+
+def test_sequential_matching_with_a_loop_pass(sfm_photos, tmp_path):
+    options = SfmOptions(exhaustive_below=4, overlap=3, loop_samples=6)
+    posed, report = estimate_poses(load_image_folder(sfm_photos.folder), tmp_path / "sfm", options, progress=False)
+    assert report.registered == 16
+    pairs = (tmp_path / "sfm" / "loop_pairs.txt").read_text().split("\n")
+    assert "000.png 015.png" in pairs
+
+
+def test_loop_pairs_skip_neighbours():
+    names = [f"{i}.png" for i in range(100)]
+    pairs = _loop_pairs(names, 5, 10)
+    assert ("0.png", "99.png") in pairs and len(pairs) == 10
+    assert all(int(b[:-4]) - int(a[:-4]) > 10 for a, b in pairs)
+
+
+def test_masked_pixels_get_no_features(sfm_photos, tmp_path):
+    frames = load_image_folder(sfm_photos.folder)
+    mask = np.zeros((SFM_H, SFM_W), np.uint8)
+    mask[:, : SFM_W // 3] = 1  # leave out the left third (as if something moved there)
+    write_png(tmp_path / "mask.png", mask)
+    frames.mask_paths = [tmp_path / "mask.png"] * len(frames)
+    estimate_poses(frames, tmp_path / "sfm", SfmOptions(min_registration=0.0, min_points=0), progress=False)
+    keypoints = _keypoints(tmp_path / "sfm" / "database.db")
+    assert len(keypoints) == 16 and sum(len(k) for k in keypoints.values()) > 1000
+    assert min(k[:, 0].min() for k in keypoints.values()) >= SFM_W // 3 - 1
+
+
+def test_a_pan_from_one_spot_fails_clearly(tmp_path):
+    # Turning on the spot: no parallax, so no 3D points and no trustworthy focal length.
+    from scenegen import Camera, Cameras
+
+    eye = torch.tensor([0.0, 0.0, 0.4])
+    cams = Cameras.stack([Camera.look_at(eye, eye + torch.tensor([np.cos(a), np.sin(a), -0.3]), fov_deg=SFM_FOV,
+                                         width=SFM_W, height=SFM_H) for a in np.linspace(0.3, 1.3, 10)])
+    render_photos(tmp_path / "pan", cams)
+    with pytest.raises(DatasetError, match="did not move enough"):
+        estimate_poses(load_image_folder(tmp_path / "pan"), tmp_path / "sfm", progress=False)
+
+
+def test_identical_frames_fail_clearly(sfm_photos, tmp_path):
+    import shutil
+
+    for i in range(6):
+        shutil.copy(sfm_photos.folder / "000.png", tmp_path / f"{i}.png")
+    with pytest.raises(DatasetError, match="structure from motion"):
+        estimate_poses(load_image_folder(tmp_path), tmp_path / "sfm", progress=False)
+
+
+def test_too_few_images(sfm_photos, tmp_path):
+    frames = load_image_folder(sfm_photos.folder).subset([0, 1])
+    with pytest.raises(InvalidArgumentError, match="at least 3"):
+        estimate_poses(frames, tmp_path / "sfm", progress=False)
+    with pytest.raises(DatasetError, match="run the poses stage"):
+        load_poses(tmp_path / "nothing", frames)
