@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from .errors import ScenegenError
+from .pipeline import VIDEO_TRAIN_STEPS
 from .recon.config import TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig()
@@ -188,7 +189,7 @@ def reconstruct_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (frames, sfm, train, scene, report.json)."),
     max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
     max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
-    steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Training steps."),
+    steps: int = typer.Option(VIDEO_TRAIN_STEPS, help="Training steps."),
     masks: Optional[Path] = typer.Option(None, help="A mask image, or a folder of them (named like the images, or by "
                                          "video frame number); non-zero pixels are left out of structure from motion."),
     from_stage: str = typer.Option("frames", help="Re-run from this stage (frames, poses, train, export), reusing "
@@ -198,11 +199,10 @@ def reconstruct_cmd(
 
     Writes OUTPUT/scene, OUTPUT/point_cloud.ply (in the structure-from-motion frame),
     OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
-    from .recon import TrainConfig
-    from .pipeline import reconstruct
+    from .pipeline import reconstruct, video_train_config
 
     scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks,
-                        config=TrainConfig(steps=steps), from_stage=from_stage)
+                        config=video_train_config(steps), from_stage=from_stage)
     r = scene.metadata["report"]
     ev = r.get("eval") or {}
     typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "

@@ -23,6 +23,16 @@ from .errors import DatasetError, InvalidArgumentError
 STAGES = ("frames", "poses", "train", "export")
 RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4")
 VIDEO_MAX_SIDE = 800
+# Training for a video capture: 7000 steps keep a whole run of a phone clip under 20 minutes on a
+# 2-core CPU (TrainConfig's 10000 suit a long `scenegen train`); densification ends earlier to match.
+VIDEO_TRAIN_STEPS = 7000
+
+
+def video_train_config(steps: int = VIDEO_TRAIN_STEPS, **overrides):
+    """The TrainConfig `reconstruct` uses: densification stops at 5/7 of the steps."""
+    from .recon import TrainConfig
+
+    return TrainConfig(steps=steps, densify_until=max(1, steps * 5 // 7), **overrides)
 
 
 def _remove(path: Path) -> None:
@@ -75,7 +85,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     """Reconstruct the static scene seen in a video file or an image folder into `out`.
 
     masks: one image or a folder of them whose non-zero pixels mark what structure from motion
-    should ignore (moving objects); config: a recon.TrainConfig; sfm: a data.poses.SfmOptions;
+    should ignore (moving objects); config: a recon.TrainConfig (default video_train_config()); sfm: a data.poses.SfmOptions;
     from_stage: one of STAGES, re-using the earlier stages' results in `out`.
     Returns the Scene, in the normalised frame (subject at the origin, up +z); its
     metadata["sfm_from_scene"] is the 4x4 similarity back to the structure-from-motion frame.
@@ -87,7 +97,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     from .geometry import invert_similarity
     from .io import load, save, write_ply
     from .io.atomic import atomic_write_bytes
-    from .recon import TrainConfig, train
+    from .recon import train
 
     path, out = Path(path), Path(out)
     if from_stage not in STAGES:
@@ -108,7 +118,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     sfm_from_scene = invert_similarity(scene_from_sfm)
 
     if start <= 2:
-        scene = train(posed, config or TrainConfig(), out=out / "train", progress=progress)
+        scene = train(posed, config or video_train_config(), out=out / "train", progress=progress)
     else:
         if not (out / "train" / "scene").exists():
             raise DatasetError(f"{out / 'train'}: no trained scene here; run the train stage first (--from-stage train)")

@@ -45,5 +45,6 @@ def compare_poses(estimated: Cameras, reference: Cameras) -> dict:
         "center_error_median": float(center_err.median()),
         "center_error_max": float(center_err.max()),
         "center_error_relative_median": float(center_err.median()) / extent if extent > 0 else math.nan,
+        "center_error_relative_max": float(center_err.max()) / extent if extent > 0 else math.nan,
         "alignment_scale": float(s),
     }
