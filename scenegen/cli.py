@@ -78,6 +78,19 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print the report as
     Console().print(table)
 
 
+def parse_size(size: str, option: str = "--size") -> tuple[int, int]:
+    """(width, height) from "WxH", or an InvalidArgumentError naming the option."""
+    from .errors import InvalidArgumentError
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise InvalidArgumentError(f"{option} must look like 640x480; got {size!r}") from None
+    if width <= 0 or height <= 0 or width * height > 64_000_000:
+        raise InvalidArgumentError(f"{option} {size}: width and height must be positive and at most 64 megapixels in all")
+    return width, height
+
+
 @app.command("render")
 def render_cmd(
     scene: Path = typer.Argument(..., help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
@@ -100,13 +113,11 @@ def render_cmd(
     from .io.atomic import atomic_path
     from .render.views import framing, orbit_cameras, scene_up
 
+    width, height = parse_size(size)
     try:
-        width, height = (int(v) for v in size.lower().split("x"))
         bg = [float(v) for v in background.split(",")]
     except ValueError:
-        raise InvalidArgumentError(f"--size must look like 640x480 and --background like 1,1,1; got {size!r}, {background!r}") from None
-    if width <= 0 or height <= 0 or width * height > 64_000_000:
-        raise InvalidArgumentError(f"--size {size}: width and height must be positive and at most 64 megapixels in all")
+        raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
     sc = load(scene)
     gaussians, _ = sc.gaussians_at(time)
     center, radius = framing(gaussians)
@@ -208,6 +219,34 @@ def reconstruct_cmd(
     typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "
                f"reprojection error {r['reprojection_error_px']:.2f} px; {scene.num_gaussians} Gaussians"
                + (f", held-out PSNR {ev['psnr']:.2f} dB" if ev else "") + f"; wrote {output / 'scene'}")
+
+
+@app.command("synth")
+def synth_cmd(
+    spec: Optional[str] = typer.Argument(None, help="A scene spec (.json) or the name of a built-in scene."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (transforms.json, video.mp4, "
+                                          "images/, masks/, depth/, ground_truth.json)."),
+    frames: Optional[int] = typer.Option(None, help="Number of frames (default: the spec's)."),
+    size: Optional[str] = typer.Option(None, help="Image size WxH (default: the spec's)."),
+    supersample: int = typer.Option(2, min=1, max=4, help="Rays per pixel along each axis, for anti-aliased RGB."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Also write video.mp4."),
+    list_builtins: bool = typer.Option(False, "--list", help="List the built-in scenes and exit."),
+):
+    """Render a synthetic scene with ground truth (poses, depth, object masks, tracks) to a dataset and a video."""
+    from .errors import InvalidArgumentError
+    from .synth import builtin_names, generate, load_spec
+
+    if list_builtins:
+        for name in builtin_names():
+            typer.echo(f"{name}: {load_spec(name).raw.get('description', '')}")
+        return
+    if spec is None or output is None:
+        raise InvalidArgumentError("give a SPEC (a .json file or one of: " + ", ".join(builtin_names()) + ") and -o OUTPUT")
+    scene_spec = load_spec(spec)
+    out = generate(scene_spec, output, frames=frames, size=None if size is None else parse_size(size), supersample=supersample,
+                   video=video)
+    typer.echo(f"{scene_spec.name}: {scene_spec.frames} frames of {len(scene_spec.objects)} objects written to {out} "
+               f"(transforms.json, {'video.mp4, ' if video else ''}ground_truth.json)")
 
 
 @app.command("train")

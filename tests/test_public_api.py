@@ -60,3 +60,11 @@ def test_render_is_callable_even_after_its_submodules_are_imported():
     out = render(gaussians, camera, backend="torch")
     assert out.rgb.shape == (1, 12, 16, 3) and out.alpha.max() > 0.2
     assert scenegen.render.views is not None
+
+
+def test_synth_names():
+    import scenegen.synth
+
+    assert set(scenegen.synth.__all__) == {"SceneSpec", "load_spec", "builtin_names", "generate", "camera_path", "SyntheticRenderer"}
+    for name in scenegen.synth.__all__:
+        assert callable(getattr(scenegen.synth, name))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ... import compiled  # noqa: F401  (threading layer)
+
 F = np.float32
 ONE = F(1.0)
 ZERO = F(0.0)

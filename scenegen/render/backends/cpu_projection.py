@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ... import compiled  # noqa: F401  (threading layer)
+
 from ...sh import _C1 as C1, _C2 as C2, _C3 as C3, SH_C0
 
 
