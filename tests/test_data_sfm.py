@@ -93,3 +93,13 @@ def test_too_few_images(sfm_photos, tmp_path):
         estimate_poses(frames, tmp_path / "sfm", progress=False)
     with pytest.raises(DatasetError, match="run the poses stage"):
         load_poses(tmp_path / "nothing", frames)
+
+
+def test_focal_prior_reaches_colmap(sfm_photos, tmp_path):
+    frames = load_image_folder(sfm_photos.folder).subset(range(8))
+    frames.metadata["focal_px"] = sfm_photos.focal
+    posed, report = estimate_poses(frames, tmp_path / "sfm", progress=False)
+    with sqlite3.connect(tmp_path / "sfm" / "database.db") as db:
+        (params, prior), = db.execute("SELECT params, prior_focal_length FROM cameras")
+    assert prior == 1 and np.frombuffer(params, np.float64)[0] == pytest.approx(sfm_photos.focal)
+    assert abs(report.focal_px - sfm_photos.focal) / sfm_photos.focal < 0.05

@@ -124,3 +124,12 @@ def test_real_phone_video(tmp_path, capsys):
     height, width, _ = iio.imread(tmp_path / "apple" / manifest["keyframes"][0]["file"]).shape
     assert width == 640 and abs(height - 640 * 720 / 1296) <= 1
     assert "keyframes written" in capsys.readouterr().out
+
+
+def test_focal_length_from_metadata():
+    from scenegen.data.video import focal_from_metadata
+
+    tags = {"com.apple.quicktime.camera.focal_length.35mm_equivalent": "26", "encoder": "Lavf58"}
+    assert focal_from_metadata(tags, 1920, 1080) == pytest.approx(26 / 43.27 * (1920 ** 2 + 1080 ** 2) ** 0.5)
+    assert focal_from_metadata({"encoder": "Lavf58"}, 1920, 1080) is None
+    assert focal_from_metadata({"focal_length_35mm": "n/a"}, 1920, 1080) is None
