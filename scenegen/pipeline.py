@@ -23,9 +23,9 @@ from .errors import DatasetError, InvalidArgumentError
 STAGES = ("frames", "poses", "train", "export")
 RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4")
 VIDEO_MAX_SIDE = 800
-# Training for a video capture: 7000 steps keep a whole run of a phone clip under 20 minutes on a
+# Training for a video capture: 6000 steps keep a whole run of a phone clip well under 20 minutes on a
 # 2-core CPU (TrainConfig's 10000 suit a long `scenegen train`); densification ends earlier to match.
-VIDEO_TRAIN_STEPS = 7000
+VIDEO_TRAIN_STEPS = 6000
 
 
 def video_train_config(steps: int = VIDEO_TRAIN_STEPS, **overrides):

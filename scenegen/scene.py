@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .camera import Camera, Cameras
 from .errors import InvalidArgumentError
+from .gaussian_motion import GaussianMotion
 from .gaussians import Gaussians
 from .geometry import make_transform, quat_normalize, quat_slerp, quat_to_rotmat, rotmat_to_quat
 
@@ -152,28 +153,33 @@ class Track:
 
 @dataclass
 class SceneObject:
-    """One object: Gaussians in its own frame, a Track placing it in the world, and metadata."""
+    """One object: Gaussians in its own frame, a Track placing it in the world, metadata and,
+    optionally, per-Gaussian motion within that frame (scenegen.gaussian_motion)."""
 
     name: str
     gaussians: Gaussians
     track: Track = field(default_factory=Track)
     visible: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
+    motion: GaussianMotion | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
             raise InvalidArgumentError(f"an object name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.gaussians, Gaussians):
             raise InvalidArgumentError(f"SceneObject {self.name!r}: gaussians must be a Gaussians, got {type(self.gaussians).__name__}")
+        if self.motion is not None and len(self.motion) != len(self.gaussians):
+            raise InvalidArgumentError(f"SceneObject {self.name!r}: motion for {len(self.motion)} Gaussians, but it has {len(self.gaussians)}")
 
     def pose_at(self, t: float) -> Tensor:
         return self.track.pose_at(t)
 
     def gaussians_at(self, t: float) -> Gaussians:
         """World-space Gaussians of this object at time t."""
+        g = self.gaussians if self.motion is None else self.motion.apply(self.gaussians, t)
         if self.track.is_identity:
-            return self.gaussians
-        return self.gaussians.transform(self.track.pose_at(t).to(self.gaussians.means.dtype))
+            return g
+        return g.transform(self.track.pose_at(t).to(g.means.dtype))
 
 
 class Scene:

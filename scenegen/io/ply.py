@@ -195,6 +195,16 @@ def read_ply(source, *, on_invalid: str = "raise") -> Gaussians:
     return apply_invalid_policy(g, on_invalid, name)
 
 
+def read_ply_properties(source, names: list[str]) -> dict[str, np.ndarray]:
+    """Named per-vertex columns of a PLY (float32), e.g. the extra columns ply_bytes wrote."""
+    data, name = read_source(source, what="PLY")
+    table = _vertex_table(data, name)
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise FormatError(f"{name}: the PLY lacks the properties {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+    return {n: np.asarray(table[n], dtype=np.float32) for n in names}
+
+
 def ply_property_names(sh_degree: int) -> list[str]:
     k = num_sh_bases(sh_degree)
     return (
@@ -204,11 +214,13 @@ def ply_property_names(sh_degree: int) -> list[str]:
     )
 
 
-def ply_bytes(gaussians: Gaussians) -> bytes:
-    """The 3DGS PLY encoding of `gaussians` (float32, binary little endian)."""
+def ply_bytes(gaussians: Gaussians, extra: dict | None = None) -> bytes:
+    """The 3DGS PLY encoding of `gaussians` (float32, binary little endian). `extra`: more
+    per-Gaussian float columns (name -> [N]) written after the standard ones; 3DGS viewers skip them."""
     g = gaussians.detach().to("cpu", torch.float32)
     n, k = len(g), g.sh.shape[1]
-    names = ply_property_names(g.sh_degree)
+    extra = extra or {}
+    names = ply_property_names(g.sh_degree) + list(extra)
     cols = np.empty((n, len(names)), dtype="<f4")
     cols[:, 0:3] = g.means.numpy()
     cols[:, 3:6] = 0
@@ -218,6 +230,10 @@ def ply_bytes(gaussians: Gaussians) -> bytes:
     cols[:, 9 + rest] = g.opacities.numpy()
     cols[:, 10 + rest : 13 + rest] = g.scales.numpy()
     cols[:, 13 + rest : 17 + rest] = g.quats.numpy()
+    for j, values in enumerate(extra.values()):
+        if np.shape(values) != (n,):
+            raise FormatError(f"extra PLY column {list(extra)[j]!r} must hold one number per Gaussian ({n})")
+        cols[:, 17 + rest + j] = values
     header = "ply\nformat binary_little_endian 1.0\n" f"element vertex {n}\n" + "".join(f"property float {p}\n" for p in names) + "end_header\n"
     return header.encode("ascii") + cols.tobytes()
 

@@ -1,8 +1,9 @@
 """The native scene file: a folder or a .zip with `scene.json` and one standard 3DGS PLY per object.
 
-scene.json holds format_version, time range, metadata, capture cameras and, for the background
-and every object, its name, PLY path, Track, visibility and metadata. Every PLY opens in any splat
-viewer on its own (in the object's own frame). Saves are atomic; loads refuse newer format
+scene.json holds format_version (1, or 2 when an object carries per-Gaussian motion), time range,
+metadata, capture cameras and, for the background and every object, its name, PLY path, Track,
+visibility, metadata and motion basis. Every PLY opens in any splat viewer on its own (in the
+object's own frame; motion coefficients are extra columns those viewers skip). Saves are atomic; loads refuse newer format
 versions, paths that leave the folder or archive, and oversized members.
 """
 
@@ -21,11 +22,12 @@ from ..camera import Cameras
 from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsafePathError, UnsupportedVersionError
 from ..scene import BACKGROUND, Scene, SceneObject, Track
 from .atomic import atomic_path
-from .ply import ply_bytes, read_ply
+from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, motion_from_columns
+from .ply import ply_bytes, read_ply, read_ply_properties
 from .source import read_source
 from .splat import read_splat
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)
 MANIFEST = "scene.json"
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_MEMBER_BYTES = 8 << 30
@@ -68,17 +70,21 @@ def scene_to_files(scene: Scene) -> dict[str, bytes]:
     """Every file of the native format, by relative path."""
     files: dict[str, bytes] = {}
     entries = []
+    version = 1  # the lowest version that holds the scene, so static scenes stay readable by older readers
     for i, obj in enumerate(scene.all_objects()):
         rel = "background.ply" if i == 0 else f"objects/{i:03d}_{_slug(obj.name)}.ply"
-        files[rel] = ply_bytes(obj.gaussians)
+        files[rel] = ply_bytes(obj.gaussians, None if obj.motion is None else motion_columns(obj.motion))
         entries.append({
             "name": obj.name, "ply": rel, "track": obj.track.to_dict(), "visible": bool(obj.visible),
             "metadata": _json_safe(obj.metadata, f"metadata of object {obj.name!r}"),
         })
+        if obj.motion is not None:
+            entries[-1]["motion"] = obj.motion.basis.to_dict()
+            version = 2
     from .. import __version__
 
     manifest = {
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "generator": f"scenegen {__version__}",
         "time_range": list(scene.time_range),
         "metadata": _json_safe(scene.metadata, "scene.metadata"),
@@ -183,10 +189,15 @@ def _load_object(reader: _Reader, entry, where: str) -> SceneObject:
         raise FormatError(f"{where}: each object entry must be a JSON object")
     name = entry.get("name")
     rel = _safe_relpath(entry.get("ply"), where)
-    gaussians = read_ply(reader.read(rel, MAX_MEMBER_BYTES))
+    data = reader.read(rel, MAX_MEMBER_BYTES)
+    gaussians = read_ply(data)
     try:
         track = Track.from_dict(entry.get("track") or {})
-        return SceneObject(name, gaussians, track, bool(entry.get("visible", True)), dict(entry.get("metadata") or {}))
+        motion = None
+        if entry.get("motion") is not None:
+            basis = MotionBasis.from_dict(entry["motion"])
+            motion = motion_from_columns(read_ply_properties(data, motion_column_names(basis)), basis)
+        return SceneObject(name, gaussians, track, bool(entry.get("visible", True)), dict(entry.get("metadata") or {}), motion)
     except (InvalidArgumentError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise FormatError(f"{where}: object {name!r} is malformed: {exc}") from None
 
