@@ -264,8 +264,10 @@ def train_cmd(
     checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
     seed: int = typer.Option(0, help="Random seed."),
     backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
+    static: bool = typer.Option(False, "--static", help="Fit a static scene even when the images carry several times."),
 ):
-    """Fit 3D Gaussians to a posed dataset (static scenes) and evaluate on its held-out views."""
+    """Fit 3D Gaussians to a posed dataset and evaluate on its held-out views. Datasets whose
+    images carry several times (D-NeRF, scenegen synth, videos) get per-Gaussian motion."""
     from .data import load_dataset
     from .errors import InvalidArgumentError
     from .recon import TrainConfig, train
@@ -278,7 +280,8 @@ def train_cmd(
             raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
     ds = load_dataset(dataset, background=bg)
     cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
-                      exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend)
+                      exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend,
+                      motion="static" if static else "auto")
     typer.echo(f"{ds!r}; training {steps} steps into {output}")
     scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split)
     ev = scene.metadata.get("eval")

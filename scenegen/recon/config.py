@@ -35,6 +35,14 @@ class TrainConfig:
     prune_opacity: float = 0.005
     opacity_reset_every: int = 3000
     max_gaussians: int = 300_000
+    # motion (timed datasets; see scenegen.gaussian_motion and recon/motion.py)
+    motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
+    motion_degree: int = 2  # polynomial terms of the temporal basis
+    motion_fourier: int = 2  # sine/cosine pairs of the temporal basis
+    lr_motion: float = 1.6e-4  # displacement coefficients, times the scene extent, decaying like the means'
+    lr_motion_rotation: float = 1e-3
+    lr_time: float = 1e-2  # temporal opacity centre and sharpness
+    motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
     # data
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
     lr_exposure: float = 1e-3
@@ -62,9 +70,14 @@ class TrainConfig:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.init_opacity < 1:
             raise InvalidArgumentError(f"init_opacity must be in (0, 1), got {self.init_opacity}")
-        for name in ("lr_means", "lr_means_final", "lr_scales", "lr_quats", "lr_opacities", "lr_sh0", "lr_shN", "lr_exposure"):
+        for name in ("lr_means", "lr_means_final", "lr_scales", "lr_quats", "lr_opacities", "lr_sh0", "lr_shN", "lr_exposure",
+                     "lr_motion", "lr_motion_rotation", "lr_time"):
             if not getattr(self, name) > 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.motion not in ("auto", "static", "dynamic"):
+            raise InvalidArgumentError(f"motion must be auto, static or dynamic; got {self.motion!r}")
+        if self.motion_degree < 0 or self.motion_fourier < 0 or self.motion_degree + self.motion_fourier == 0:
+            raise InvalidArgumentError("motion_degree and motion_fourier must be >= 0 with at least one term")
         if self.backend not in ("auto", "cpu", "torch"):
             raise InvalidArgumentError(
                 f"training runs on the CPU backends (auto, cpu, torch); got backend={self.backend!r}. "

@@ -14,11 +14,13 @@ from .config import TrainConfig
 
 
 class ParamSet:
-    """Trainable Gaussian tensors by name (means, scales, quats, opacities, sh0, shN) and their Adam."""
+    """Trainable per-Gaussian tensors by name (means, scales, quats, opacities, sh0, shN, and any
+    more with N rows, such as motion coefficients) and their Adam."""
 
     NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
 
     def __init__(self, tensors: dict[str, Tensor], lrs: dict[str, float]):
+        self.NAMES = tuple(self.NAMES) + tuple(k for k in tensors if k not in self.NAMES)
         self.params = {k: torch.nn.Parameter(tensors[k].detach().clone().contiguous()) for k in self.NAMES}
         self.optimizer = torch.optim.Adam(
             [{"params": [self.params[k]], "lr": lrs[k], "name": k} for k in self.NAMES], eps=1e-15, foreach=True

@@ -21,9 +21,10 @@ def _write_png(path: Path, image: torch.Tensor):
         iio.imwrite(tmp, (image.clamp(0, 1) * 255).round().byte().numpy(), extension=".png")
 
 
-def evaluate(gaussians: Gaussians, dataset: Dataset, *, sh_degree: int | None = None, backend: str = "auto",
+def evaluate(gaussians, dataset: Dataset, *, sh_degree: int | None = None, backend: str = "auto",
              out_dir: Path | None = None, save_images: int = 8, progress=None) -> dict:
-    """Mean PSNR/SSIM of `gaussians` rendered at every camera of `dataset` against its images.
+    """Mean PSNR/SSIM of `gaussians` (Gaussians, or a Scene rendered at each view's time)
+    rendered at every camera of `dataset` against its images.
 
     With out_dir: writes eval.json, renders/ (the first `save_images` test renders) and compare/
     (ground truth | render | 4x absolute error, side by side)."""
@@ -31,7 +32,10 @@ def evaluate(gaussians: Gaussians, dataset: Dataset, *, sh_degree: int | None = 
     with torch.no_grad():
         for i in range(len(dataset)):
             target = dataset.image(i)
-            out = render(gaussians, dataset.cameras[i], sh_degree=sh_degree, background=dataset.background, backend=backend)
+            g = gaussians
+            if not isinstance(gaussians, Gaussians):
+                g = gaussians.gaussians_at(None if dataset.times is None else float(dataset.times[i]))[0]
+            out = render(g, dataset.cameras[i], sh_degree=sh_degree, background=dataset.background, backend=backend)
             rgb = out.rgb[0].clamp(0, 1)
             psnrs.append(float(psnr(rgb, target)))
             ssims.append(float(ssim(rgb, target)))

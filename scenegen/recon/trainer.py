@@ -109,6 +109,9 @@ class Trainer:
         t = min(step / self.cfg.steps, 1.0)
         return math.exp((1 - t) * math.log(self.cfg.lr_means) + t * math.log(self.cfg.lr_means_final)) * self.extent
 
+    def _schedule(self, step: int):
+        self.params.group("means")["lr"] = self._means_lr(step)
+
     def _next_view(self) -> int:
         if self.cursor >= len(self.order):
             self.order = torch.randperm(len(self.images), generator=self.generator)
@@ -116,6 +119,13 @@ class Trainer:
         i = int(self.order[self.cursor])
         self.cursor += 1
         return i
+
+    def view_gaussians(self, i: int) -> Gaussians:
+        """The (differentiable) Gaussians that training view i sees."""
+        return _gaussians(self.params)
+
+    def regularization(self) -> torch.Tensor | float:
+        return 0.0
 
     def sh_degree_at(self, step: int) -> int:
         return min(self.cfg.sh_degree, (step - 1) // self.cfg.sh_degree_interval)
@@ -127,16 +137,16 @@ class Trainer:
     def train_step(self) -> dict:
         self.step += 1
         step, cfg = self.step, self.cfg
-        self.params.group("means")["lr"] = self._means_lr(step)
+        self._schedule(step)
         i = self._next_view()
         cam = self.cameras[i]
         degree = self.sh_degree_at(step)
-        out = render(_gaussians(self.params), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
+        out = render(self.view_gaussians(i), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
         out.means2d.retain_grad()
         rgb = out.rgb[0]
         if cfg.exposure_compensation:
             rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
-        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda)
+        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda) + self.regularization()
         if not torch.isfinite(loss):
             raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
                                 "the optimisation diverged: lower the learning rates or check the input images")
@@ -155,6 +165,12 @@ class Trainer:
         if note:
             record["density"] = note
         return record
+
+    def make_scene(self, metadata: dict) -> Scene:
+        """The trained scene, in the dataset's frame, with its capture cameras."""
+        ds = self.dataset
+        return Scene.from_gaussians(self.gaussians, cameras=ds.cameras, camera_times=ds.times, time_range=(0.0, 0.0),
+                                    metadata=metadata)
 
     # checkpoints: plain tensors, loaded with weights_only=True (no pickle of arbitrary objects)
     def state_dict(self) -> dict:
@@ -225,7 +241,9 @@ class Trainer:
 
 def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Path | None = None, resume: bool = False,
           progress: bool = True, evaluate_split: bool = True) -> Scene:
-    """Fit Gaussians to `dataset` and return a static Scene (everything in its background object).
+    """Fit Gaussians to `dataset` and return a Scene (everything in its background object). A
+    timed dataset with several times gets per-Gaussian motion (recon/motion.py) unless
+    config.motion is "static".
 
     With `out`: checkpoints while training (`resume=True` continues from OUT/checkpoint.pt), then
     writes OUT/scene (native scene), OUT/point_cloud.ply (3DGS PLY), OUT/train_log.json and, when
@@ -233,7 +251,10 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     own coordinate frame, so its cameras reproduce the dataset's views.
     """
     out_dir = None if out is None else Path(out)
-    trainer = Trainer(dataset, config, out_dir)
+    config = config or TrainConfig()
+    from .motion import DynamicTrainer, wants_motion
+
+    trainer = (DynamicTrainer if wants_motion(dataset, config) else Trainer)(dataset, config, out_dir)
     if resume:
         if out_dir is None or not (out_dir / CHECKPOINT).is_file():
             raise InvalidArgumentError(f"resume: no checkpoint at {out_dir / CHECKPOINT if out_dir else '(no output folder)'}")
@@ -242,9 +263,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     gaussians = trainer.run(progress=progress)
     train_seconds = time.perf_counter() - started
     cfg = trainer.cfg
-    scene = Scene.from_gaussians(gaussians, cameras=dataset.cameras, camera_times=dataset.times, time_range=(0.0, 0.0),
-                                 metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
-                                           "gaussians": len(gaussians)})
+    scene = trainer.make_scene(metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
+                                         "gaussians": len(gaussians)})
     if out_dir is not None:
         write_ply(out_dir / "point_cloud.ply", gaussians)
         log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
@@ -253,7 +273,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
         if test is not None and len(test):
             if trainer.scale_factor != 1:
                 test = test.downscaled(trainer.scale_factor)
-            result = evaluate(gaussians, test, backend=cfg.backend, out_dir=out_dir)
+            result = evaluate(scene, test, backend=cfg.backend, out_dir=out_dir)
             log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
             scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
         save(scene, out_dir / "scene")  # once, with the evaluation in its metadata

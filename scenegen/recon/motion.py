@@ -1,0 +1,90 @@
+"""Dynamic reconstruction: Gaussians with per-Gaussian motion fitted to a timed dataset.
+
+The model (scenegen.gaussian_motion): each Gaussian's mean moves along a low-order polynomial +
+Fourier basis of time, its orientation turns by an axis-angle on the same basis, and its opacity
+fades in time around a learned centre. Why this model rather than a deformation network
+(Deformable-3DGS, 4DGaussians): it is a handful of numbers per Gaussian, evaluated with one small
+matrix product per frame, so a training step costs little more than a static one on the CPU; it
+renders at any t, between training frames included, and stores in the PLY. An L1 penalty on the
+displacements keeps still things still, which is what later splits moving objects from the
+background. Densification copies the coefficients with the Gaussian.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.dataset import Dataset
+from ..gaussian_motion import GaussianMotion, MotionBasis
+from ..gaussians import Gaussians
+from ..scene import Scene
+from .config import TrainConfig
+from .densify import ParamSet
+from .trainer import Trainer, _gaussians
+
+MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")
+
+
+def wants_motion(dataset: Dataset, config: TrainConfig) -> bool:
+    """Fit motion when asked to, or (motion="auto") when the dataset was captured at several times."""
+    if config.motion == "static":
+        return False
+    timed = dataset.times is not None and len(torch.unique(dataset.times)) > 1
+    if config.motion == "dynamic" and not timed:
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{dataset.root}: motion='dynamic' needs a dataset with per-image times at several instants")
+    return timed
+
+
+class DynamicTrainer(Trainer):
+    def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None):
+        super().__init__(dataset, config, out)
+        times = self.train_ds.times
+        self.times = times[self.indices].double()
+        all_times = dataset.times.double()
+        self.basis = MotionBasis(float(all_times.min()), float(all_times.max()), self.cfg.motion_degree, self.cfg.motion_fourier)
+        still = GaussianMotion.still(len(self.params), self.basis)
+        tensors = {k: v.detach() for k, v in self.params.params.items()}
+        tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
+        self.params = ParamSet(tensors, self._learning_rates())
+
+    def _learning_rates(self) -> dict:
+        lrs = super()._learning_rates()
+        c = self.cfg
+        lrs.update(offsets=c.lr_motion * self.extent, rotations=c.lr_motion_rotation, time_centers=c.lr_time, time_sharpness=c.lr_time)
+        return lrs
+
+    def _schedule(self, step: int):
+        super()._schedule(step)
+        # Displacements anneal with the means (same ratio of the starting rate).
+        self.params.group("offsets")["lr"] = self._means_lr(step) / self.cfg.lr_means * self.cfg.lr_motion
+
+    def motion(self, detach: bool = False) -> GaussianMotion:
+        p = self.params.params
+        values = [p[k].detach() if detach else p[k] for k in MOTION_PARAMS]
+        return GaussianMotion(self.basis, *values)
+
+    def view_gaussians(self, i: int) -> Gaussians:
+        return self.motion().apply(_gaussians(self.params), float(self.times[i]))
+
+    def regularization(self):
+        return self.cfg.motion_l1 * self.params.params["offsets"].abs().mean() / max(self.extent, 1e-9)
+
+    def make_scene(self, metadata: dict) -> Scene:
+        scene = super().make_scene(metadata)
+        scene.background.motion = self.motion(detach=True)
+        scene.time_range = (self.basis.t0, self.basis.t1)
+        moving = self.motion(detach=True).path_length(torch.linspace(self.basis.t0, self.basis.t1, 9))
+        scene.metadata["moving_gaussians"] = int((moving > 0.01 * self.extent).sum())
+        return scene
+
+
+def static_share(motion: GaussianMotion, times, tolerance: float) -> float:
+    """The share of Gaussians whose mean stays within `tolerance` of its place over `times`."""
+    if len(motion) == 0:
+        return 1.0
+    return float((motion.path_length(times) <= tolerance).double().mean())
+
+
+__all__ = ["DynamicTrainer", "wants_motion", "static_share", "MOTION_PARAMS"]

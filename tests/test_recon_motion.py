@@ -1,0 +1,71 @@
+"""Dynamic reconstruction: timed datasets get per-Gaussian motion that trains, renders at any
+time and saves with the scene."""
+
+import json
+
+import pytest
+import torch
+
+from scenegen.cli import main
+from scenegen.data import load_dataset
+from scenegen.errors import InvalidArgumentError
+from scenegen.io import load
+from scenegen.recon import TrainConfig, train
+from scenegen.recon.motion import DynamicTrainer, wants_motion
+from scenegen.synth import generate, load_spec
+
+QUICK = dict(steps=40, densify_from=10, densify_until=30, densify_every=10, sh_degree=1, sh_degree_interval=20,
+             init_random_points=2000, checkpoint_every=0)
+
+
+@pytest.fixture(scope="module")
+def moving_tabletop(tmp_path_factory):
+    spec = load_spec("tabletop-dynamic")
+    spec.camera["fps"] = 2  # 8 frames over 3.5 seconds: the box slides, the block turns
+    return generate(spec, tmp_path_factory.mktemp("dyn") / "td", frames=8, size=(48, 36), progress=False, video=False)
+
+
+def test_timed_datasets_choose_motion(moving_tabletop, nerf_synthetic):
+    ds = load_dataset(moving_tabletop)
+    assert wants_motion(ds, TrainConfig()) and not wants_motion(ds, TrainConfig(motion="static"))
+    assert not wants_motion(nerf_synthetic_dataset(nerf_synthetic), TrainConfig())
+    with pytest.raises(InvalidArgumentError, match="several instants"):
+        wants_motion(nerf_synthetic_dataset(nerf_synthetic), TrainConfig(motion="dynamic"))
+
+
+def nerf_synthetic_dataset(fixture):
+    return load_dataset(fixture.path)
+
+
+def test_dynamic_training_saves_a_scene_that_moves(moving_tabletop, tmp_path):
+    ds = load_dataset(moving_tabletop)
+    scene = train(ds, TrainConfig(**QUICK), out=tmp_path / "run", progress=False)
+    motion = scene.background.motion
+    assert motion is not None and len(motion) == scene.num_gaussians
+    assert scene.time_range == (float(ds.times.min()), float(ds.times.max()))
+    assert float(motion.offsets.abs().max()) > 0  # the coefficients were trained
+    # Any time renders, between training frames too, and the image changes with time.
+    cam = ds.cameras[0]
+    images = [scene.render(cam, t, background=(0, 0, 0)).rgb[0] for t in (0.0, 0.25, 3.5)]
+    assert all(torch.isfinite(im).all() for im in images)
+    assert not torch.equal(images[0], images[2])
+    back = load(tmp_path / "run" / "scene")
+    assert back.background.motion is not None and back.time_range == scene.time_range
+    for t in (0.0, 1.7):
+        assert back.gaussians_at(t)[0].allclose(scene.gaussians_at(t)[0], atol=1e-5)
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["num_images"] == 1
+
+
+def test_dynamic_checkpoints_resume(moving_tabletop, tmp_path):
+    ds = load_dataset(moving_tabletop)
+    cfg = TrainConfig(**{**QUICK, "checkpoint_every": 20})
+    trainer = DynamicTrainer(ds, cfg, tmp_path)
+    trainer.run(progress=False, stop_after=20)
+    resumed = DynamicTrainer(ds, cfg, tmp_path)
+    resumed.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert resumed.step == 20 and torch.equal(resumed.params.params["offsets"], trainer.params.params["offsets"])
+
+
+def test_cli_static_flag(moving_tabletop, tmp_path, capsys):
+    assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "s"), "--steps", "20", "--static", "--no-eval"]) == 0
+    assert load(tmp_path / "s" / "scene").background.motion is None
