@@ -146,6 +146,13 @@ def main():
             r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(json.dumps({k: v for k, v in r.items() if k != "sfm_from_scene"}, indent=1), flush=True)
             results.append(r)
+    # Rows of captures not run this time are kept from the last results file.
+    previous = json.loads((RESULTS / "video_reconstruct.json").read_text()) if (RESULTS / "video_reconstruct.json").is_file() else []
+    if isinstance(previous, list):
+        order = [*VIDEOS, "statue"]
+        merged = {r["clip"]: r for r in previous if isinstance(r, dict) and r.get("clip") in order}
+        merged.update({r["clip"]: r for r in results})
+        results = [merged[c] for c in order if c in merged]
     text = table(results)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,8 @@ class SfmOptions:
     refine_principal_point: bool = True
     max_principal_point_shift: float = 0.1  # of the frame size, for the refined point to be kept
     min_principal_point_gain: float = 0.03  # ... and the reprojection error must fall by this fraction
-    max_mapping_seconds: float = 900.0
+    max_mapping_seconds: float = 600.0
+    max_models: int = 3  # the largest is used; more attempts only cost time when the capture is poor
     min_registration: float = 0.5
     min_points: int = 50
     min_parallax_deg: float = 3.0  # fail when the median triangulation angle is below this ...
@@ -210,6 +211,7 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
     mapping = pycolmap.IncrementalPipelineOptions()
     mapping.max_runtime_seconds = max(1, round(options.max_mapping_seconds))
     mapping.random_seed = 0  # the same images give the same model
+    mapping.max_num_models = options.max_models
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=not progress) as bar:
         task = bar.add_task(f"SfM: SIFT features of {len(names)} images", total=None)
