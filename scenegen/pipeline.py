@@ -29,10 +29,11 @@ VIDEO_TRAIN_STEPS = 6000
 
 
 def video_train_config(steps: int = VIDEO_TRAIN_STEPS, **overrides):
-    """The TrainConfig `reconstruct` uses: densification stops at 5/7 of the steps."""
+    """The TrainConfig `reconstruct` uses: densification stops at 5/7 of the steps, and the scene
+    is static (keyframe times are kept, but motion is fitted only when asked: motion="dynamic")."""
     from .recon import TrainConfig
 
-    return TrainConfig(steps=steps, densify_until=max(1, steps * 5 // 7), **overrides)
+    return TrainConfig(**{"steps": steps, "densify_until": max(1, steps * 5 // 7), "motion": "static", **overrides})
 
 
 def _remove(path: Path) -> None:
