@@ -54,6 +54,7 @@ class SfmOptions:
     min_points: int = 50
     min_parallax_deg: float = 3.0  # fail when the median triangulation angle is below this ...
     min_baseline_ratio: float = 0.05  # ... and the camera centres spread less than this times the depth
+    focal_range: tuple = (0.45, 5.0)  # focal length over the longer side: 0.45 is a 96-degree field of view
 
 
 @dataclass
@@ -248,10 +249,13 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
     if report.triangulation_angle_deg < options.min_parallax_deg and report.baseline_ratio < options.min_baseline_ratio:
         problems.append(f"the camera centres spread only {report.baseline_ratio:.3f} of the scene depth and the median "
                         f"triangulation angle is {report.triangulation_angle_deg:.1f} degrees")
-    bad = (focal_ratio < 0.3) | (focal_ratio > 5)
+    lo, hi = options.focal_range
+    bad = (focal_ratio < lo) | (focal_ratio > hi)
     if bad.any():
         worst = int(np.argmax(np.abs(np.log(focal_ratio))))
-        problems.append(f"focal length {cams[worst].mean_focal_length():.0f} px for a {max(cams[worst].width, cams[worst].height)} px frame")
+        fov = 2 * np.degrees(np.arctan(0.5 / focal_ratio[worst]))
+        problems.append(f"focal length {cams[worst].mean_focal_length():.0f} px for a {max(cams[worst].width, cams[worst].height)} px "
+                        f"frame, a {fov:.0f}-degree field of view")
     if problems:
         raise DatasetError(f"{image_dir}: structure from motion failed its checks ({'; '.join(problems)}). The camera did "
                            "not move enough: a pan or a turn on the spot gives this. Record while walking around the "
