@@ -69,3 +69,12 @@ def test_dynamic_checkpoints_resume(moving_tabletop, tmp_path):
 def test_cli_static_flag(moving_tabletop, tmp_path, capsys):
     assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "s"), "--steps", "20", "--static", "--no-eval"]) == 0
     assert load(tmp_path / "s" / "scene").background.motion is None
+
+
+def test_motion_is_held_during_the_warm_up(moving_tabletop):
+    ds = load_dataset(moving_tabletop)
+    trainer = DynamicTrainer(ds, TrainConfig(**{**QUICK, "steps": 60, "motion_warmup": 15}))
+    trainer.run(progress=False, stop_after=15)
+    assert float(trainer.params.params["offsets"].abs().max()) == 0
+    trainer.run(progress=False, stop_after=30)
+    assert float(trainer.params.params["offsets"].abs().max()) > 0

@@ -39,10 +39,11 @@ class TrainConfig:
     motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
     motion_degree: int = 2  # polynomial terms of the temporal basis
     motion_fourier: int = 2  # sine/cosine pairs of the temporal basis
-    lr_motion: float = 1.6e-4  # displacement coefficients, times the scene extent, decaying like the means'
+    lr_motion: float = 5e-5  # displacement coefficients, times the scene extent, decaying like the means'
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
+    motion_warmup: int = 500  # steps fitted as a static scene before the motion is freed (at most a third of them)
     # data
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
     lr_exposure: float = 1e-3
@@ -65,7 +66,7 @@ class TrainConfig:
         for name in ("sh_degree_interval", "densify_every", "opacity_reset_every"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "max_image_size", "init_random_points", "densify_from"):
+        for name in ("checkpoint_every", "max_image_size", "init_random_points", "densify_from", "motion_warmup"):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.init_opacity < 1:

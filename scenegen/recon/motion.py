@@ -57,8 +57,13 @@ class DynamicTrainer(Trainer):
 
     def _schedule(self, step: int):
         super()._schedule(step)
-        # Displacements anneal with the means (same ratio of the starting rate).
-        self.params.group("offsets")["lr"] = self._means_lr(step) / self.cfg.lr_means * self.cfg.lr_motion
+        # Displacements anneal with the means (same ratio of the starting rate); during the warm-up
+        # the scene is fitted as if static.
+        free = step > min(self.cfg.motion_warmup, self.cfg.steps // 3)
+        lrs = self._learning_rates()
+        self.params.group("offsets")["lr"] = free * self._means_lr(step) / self.cfg.lr_means * self.cfg.lr_motion
+        for name in ("rotations", "time_centers", "time_sharpness"):
+            self.params.group(name)["lr"] = free * lrs[name]
 
     def motion(self, detach: bool = False) -> GaussianMotion:
         p = self.params.params
