@@ -1,0 +1,75 @@
+"""Objects from masks: labels lifted from the synthetic scene's instance masks onto Gaussians
+placed on its true surfaces, then the scene split into objects."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from scenegen import Gaussians, Scene
+from scenegen.data import load_dataset
+from scenegen.errors import InvalidArgumentError
+from scenegen.recon.segment import labels_from_masks, split_objects
+from scenegen.synth import generate, load_spec
+
+
+@pytest.fixture(scope="module")
+def truth_scene(tmp_path_factory):
+    """tabletop-static rendered at 96x72 (6 frames), and Gaussians sampled on its true surfaces
+    with the true label of each."""
+    import trimesh
+
+    out = generate(load_spec("tabletop-static"), tmp_path_factory.mktemp("seg") / "ts", frames=6, size=(96, 72),
+                   progress=False, video=False)
+    truth = json.loads((out / "ground_truth.json").read_text())
+    rng = np.random.default_rng(0)
+    points, labels = [], []
+    room = trimesh.load(out / "meshes" / "room.ply")
+    pts, _ = trimesh.sample.sample_surface(room, 3000, seed=1)
+    points.append(pts)
+    labels.append(np.zeros(len(pts), int))
+    from scenegen.geometry import quat_to_rotmat
+
+    for obj in truth["objects"]:
+        mesh = trimesh.load(out / obj["mesh"])
+        pts, _ = trimesh.sample.sample_surface(mesh, 1500, seed=int(rng.integers(1000)))
+        R = quat_to_rotmat(torch.tensor(obj["track"]["rotations"][0])).numpy()
+        points.append(pts @ R.T + np.array(obj["track"]["translations"][0]))
+        labels.append(np.full(len(pts), obj["index"]))
+    points = torch.tensor(np.concatenate(points), dtype=torch.float32)
+    gaussians = Gaussians.from_points(points, torch.full((len(points), 3), 0.5), scale=0.01)
+    gaussians.opacities[:] = 5.0
+    return out, Scene.from_gaussians(gaussians), torch.tensor(np.concatenate(labels)), truth
+
+
+def test_mask_labels_land_on_the_right_gaussians(truth_scene):
+    out, scene, true_labels, truth = truth_scene
+    labels = labels_from_masks(scene, load_dataset(out))
+    for index in range(1, len(truth["objects"]) + 1):
+        mine = labels == index
+        precision = float((true_labels[mine] == index).double().mean())
+        recall = float((labels[true_labels == index] == index).double().mean())
+        assert precision > 0.95 and recall > 0.5, (index, precision, recall)
+    assert float((labels[true_labels == 0] == 0).double().mean()) > 0.97
+
+
+def test_split_objects_keeps_every_gaussian_in_place(truth_scene):
+    out, scene, true_labels, truth = truth_scene
+    names = {o["index"]: o["name"] for o in truth["objects"]}
+    split = split_objects(scene, true_labels, names)
+    assert sorted(split.objects) == sorted(names.values())
+    box = split.objects["red_box"]
+    assert box.gaussians.means.mean(0).abs().max() < 1e-5  # centred in its own frame
+    before, _ = scene.gaussians_at(0.0)
+    after, ids = split.gaussians_at(0.0)
+    assert len(after) == len(before)
+    order = torch.cat([(true_labels == k).nonzero().squeeze(1) for k in range(len(truth["objects"]) + 1)])
+    assert torch.allclose(after.means, before.means[order], atol=1e-5)
+    assert torch.equal(ids, true_labels[order])
+    with pytest.raises(InvalidArgumentError):
+        split_objects(scene, true_labels[:5])
+    with pytest.raises(InvalidArgumentError, match="no masks"):
+        no_masks = load_dataset(out)
+        no_masks.mask_paths = None
+        labels_from_masks(scene, no_masks)
