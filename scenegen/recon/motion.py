@@ -47,7 +47,8 @@ class DynamicTrainer(Trainer):
         still = GaussianMotion.still(len(self.params), self.basis)
         tensors = {k: v.detach() for k, v in self.params.params.items()}
         tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
-        self.params = ParamSet(tensors, self._learning_rates())
+        self.base_lrs = self._learning_rates()
+        self.params = ParamSet(tensors, self.base_lrs)
 
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
@@ -60,10 +61,9 @@ class DynamicTrainer(Trainer):
         # Displacements anneal with the means (same ratio of the starting rate); during the warm-up
         # the scene is fitted as if static.
         free = step > min(self.cfg.motion_warmup, self.cfg.steps // 3)
-        lrs = self._learning_rates()
         self.params.group("offsets")["lr"] = free * self._means_lr(step) / self.cfg.lr_means * self.cfg.lr_motion
         for name in ("rotations", "time_centers", "time_sharpness"):
-            self.params.group(name)["lr"] = free * lrs[name]
+            self.params.group(name)["lr"] = free * self.base_lrs[name]
 
     def motion(self, detach: bool = False) -> GaussianMotion:
         p = self.params.params

@@ -15,16 +15,15 @@ MOTION_TYPES = ("slide", "rotate", "fall", "bounce", "keyframes")
 
 
 def axis_angle_matrix(axis, angle_rad: float) -> np.ndarray:
-    axis = np.asarray(axis, dtype=np.float64)
-    norm = np.linalg.norm(axis)
-    if norm < 1e-12:
+    """Rotation [3, 3] (float64) by `angle_rad` about `axis`."""
+    import torch
+
+    from ..geometry import axis_angle_to_quat, quat_to_rotmat
+
+    axis = torch.as_tensor(np.asarray(axis, dtype=np.float64))
+    if float(axis.norm()) < 1e-12:
         raise InvalidArgumentError(f"rotation axis must not be zero, got {axis.tolist()}")
-    x, y, z = axis / norm
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    C = 1 - c
-    return np.array([[c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-                     [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-                     [z * x * C - y * s, z * y * C + x * s, c + z * z * C]])
+    return quat_to_rotmat(axis_angle_to_quat(axis, angle_rad)).numpy()
 
 
 def euler_matrix(degrees) -> np.ndarray:
