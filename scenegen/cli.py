@@ -196,7 +196,7 @@ def frames(
 
 @app.command("reconstruct")
 def reconstruct_cmd(
-    source: Path = typer.Argument(..., help="A video file, or a folder of photos, of a static scene."),
+    source: Path = typer.Argument(..., help="A video file, or a folder of photos (--dynamic: of a scene that moves)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (frames, sfm, train, scene, report.json)."),
     max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
     max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
@@ -205,6 +205,11 @@ def reconstruct_cmd(
                                          "video frame number); non-zero pixels are left out of structure from motion."),
     from_stage: str = typer.Option("frames", help="Re-run from this stage (frames, poses, train, export), reusing "
                                    "the earlier stages' results in OUTPUT."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Things in the video move: fit per-Gaussian motion over the "
+                                 "keyframes' times (and write renders at several times)."),
+    objects: str = typer.Option("auto", help="Split into objects from: auto, masks, motion, geometry, none."),
+    object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
+                                                "for the first keyframe, or a folder named by frame number."),
 ):
     """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report.
 
@@ -212,13 +217,18 @@ def reconstruct_cmd(
     OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
     from .pipeline import reconstruct, video_train_config
 
-    scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks,
-                        config=video_train_config(steps), from_stage=from_stage)
+    config = video_train_config(steps, motion="dynamic" if dynamic else "static")
+    scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks, config=config,
+                        from_stage=from_stage, objects=objects, object_masks=object_masks)
     r = scene.metadata["report"]
     ev = r.get("eval") or {}
     typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "
                f"reprojection error {r['reprojection_error_px']:.2f} px; {scene.num_gaussians} Gaussians"
                + (f", held-out PSNR {ev['psnr']:.2f} dB" if ev else "") + f"; wrote {output / 'scene'}")
+    if scene.objects:
+        from .recon.segment import describe_objects
+
+        typer.echo(describe_objects(scene))
 
 
 @app.command("synth")
@@ -265,6 +275,10 @@ def train_cmd(
     seed: int = typer.Option(0, help="Random seed."),
     backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
     static: bool = typer.Option(False, "--static", help="Fit a static scene even when the images carry several times."),
+    objects: str = typer.Option("auto", help="Split into objects from: auto (masks if the dataset has them, else motion, "
+                                "else clusters on the supporting plane), masks, motion, geometry, none."),
+    object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
+                                                "for the first view, or a folder named like the images."),
 ):
     """Fit 3D Gaussians to a posed dataset and evaluate on its held-out views. Datasets whose
     images carry several times (D-NeRF, scenegen synth, videos) get per-Gaussian motion."""
@@ -279,14 +293,22 @@ def train_cmd(
         except ValueError:
             raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
     ds = load_dataset(dataset, background=bg)
+    if object_masks is not None:
+        from .data.masks import object_mask_paths
+
+        ds.mask_paths = object_mask_paths(ds.image_paths, object_masks)
     cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
                       exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend,
                       motion="static" if static else "auto")
     typer.echo(f"{ds!r}; training {steps} steps into {output}")
-    scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split)
+    scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split, objects=objects)
     ev = scene.metadata.get("eval")
     summary = f"; test PSNR {ev['psnr']:.2f} dB, SSIM {ev['ssim']:.4f} ({ev['num_images']} views)" if ev else ""
     typer.echo(f"wrote {output / 'scene'} and {output / 'point_cloud.ply'}: {scene.num_gaussians} Gaussians{summary}")
+    if scene.objects:
+        from .recon.segment import describe_objects
+
+        typer.echo(describe_objects(scene))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,19 +108,35 @@ class GaussianMotion:
         b = self.basis(t, self.offsets.dtype, self.offsets.device)
         return torch.einsum("k,nkd->nd", b, self.offsets)
 
+    def rotation_vector(self, t: float) -> Tensor:
+        """[N, 3] axis-angle turn of every Gaussian at time t."""
+        b = self.basis(t, self.rotations.dtype, self.rotations.device)
+        return torch.einsum("k,nkd->nd", b, self.rotations)
+
+    def turn(self, t: float) -> Tensor:
+        """[N, 4] quaternion of every Gaussian's turn at time t."""
+        v = self.rotation_vector(t)
+        # (cos |v|/2, v sin(|v|/2) / |v|), smooth at v = 0
+        angle = torch.sqrt((v ** 2).sum(1) + 1e-20)
+        return torch.cat([torch.cos(angle / 2)[:, None], v * (0.5 * torch.sinc(angle / (2 * math.pi)))[:, None]], 1)
+
+    @classmethod
+    def fit(cls, basis: MotionBasis, times, displacements: Tensor, rotation_vectors: Tensor, time_centers: Tensor,
+            time_sharpness: Tensor) -> "GaussianMotion":
+        """Least-squares coefficients of displacements and rotation vectors [T, N, 3] sampled at `times` [T]."""
+        B = torch.stack([basis(float(t), torch.float64) for t in times])  # [T, K]
+        pinv = torch.linalg.pinv(B)  # [K, T]
+        coef = [torch.einsum("kt,tnd->nkd", pinv, x.double()).to(time_centers.dtype) for x in (displacements, rotation_vectors)]
+        return cls(basis, coef[0], coef[1], time_centers, time_sharpness)
+
     def path_length(self, times) -> Tensor:
         """[N] largest distance of each mean from its position at the middle of the range, over `times`."""
         return torch.stack([self.displacement(float(t)).norm(dim=1) for t in times]).amax(0)
 
     def apply(self, gaussians: Gaussians, t: float) -> Gaussians:
         """The Gaussians at time t (differentiable in both the Gaussians and the coefficients)."""
-        b = self.basis(t, self.offsets.dtype, self.offsets.device)
-        means = gaussians.means + torch.einsum("k,nkd->nd", b, self.offsets)
-        axis_angle = torch.einsum("k,nkd->nd", b, self.rotations)
-        # Quaternion of the axis-angle vector v, smooth at v = 0: (cos |v|/2, v sin(|v|/2) / |v|).
-        angle = torch.sqrt((axis_angle ** 2).sum(1) + 1e-20)
-        dq = torch.cat([torch.cos(angle / 2)[:, None], axis_angle * (0.5 * torch.sinc(angle / (2 * math.pi)))[:, None]], 1)
-        quats = quat_multiply(dq, quat_normalize(gaussians.quats))
+        means = gaussians.means + self.displacement(t)
+        quats = quat_multiply(self.turn(t), quat_normalize(gaussians.quats))
         tau = self.basis.tau(t)
         fade = -0.5 * self.time_sharpness.clamp_min(0) * (tau - self.time_centers) ** 2  # log of the opacity factor
         # logit(sigmoid(o) * exp(fade)) = log p + fade - log(1 - p exp(fade)), p = sigmoid(o)

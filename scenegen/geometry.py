@@ -95,6 +95,16 @@ def axis_angle_to_quat(axis: Tensor, angle: Tensor | float) -> Tensor:
     return torch.cat([torch.cos(half).unsqueeze(-1).expand(*axis.shape[:-1], 1), axis * torch.sin(half).unsqueeze(-1)], -1)
 
 
+def quat_to_axis_angle(q: Tensor) -> Tensor:
+    """Axis-angle vectors [..., 3] (direction = axis, length = angle in [0, pi]) of quaternions [..., 4]."""
+    q = quat_normalize(q)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    v = q[..., 1:]
+    norm = v.norm(dim=-1, keepdim=True)
+    angle = 2 * torch.atan2(norm, q[..., :1])
+    return v * torch.where(norm > 1e-12, angle / norm.clamp_min(1e-12), torch.full_like(norm, 2.0))
+
+
 def make_transform(R: Tensor, t: Tensor) -> Tensor:
     """4x4 homogeneous transforms from R [..., 3, 3] and t [..., 3]."""
     T = torch.zeros(*R.shape[:-2], 4, 4, dtype=R.dtype, device=R.device)
@@ -161,19 +171,28 @@ def rotation_between(a: Tensor, b: Tensor) -> Tensor:
     return torch.eye(3, dtype=a.dtype) + vx + vx @ vx / (1 + c)
 
 
-def fit_similarity(src: Tensor, dst: Tensor) -> Tensor:
-    """The similarity T [4, 4] minimising sum |dst - T(src)|^2 over point pairs src, dst [N, 3]
-    (Umeyama's closed form; N >= 3 points not all on a line)."""
+def fit_similarity(src: Tensor, dst: Tensor, weights: Tensor | None = None, *, scale: bool = True) -> Tensor:
+    """The similarity T [4, 4] minimising sum w |dst - T(src)|^2 over point pairs src, dst [N, 3]
+    (Umeyama's closed form; N >= 3 points not all on a line). With scale=False, the rigid motion
+    (weighted Kabsch). weights: [N] >= 0, default all 1."""
     src, dst = src.double(), dst.double()
     if src.shape != dst.shape or src.dim() != 2 or src.shape[1] != 3 or src.shape[0] < 3:
         raise ValueError(f"fit_similarity needs two [N>=3, 3] point sets of the same shape, got {list(src.shape)} and {list(dst.shape)}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
+    w = torch.ones(len(src), dtype=torch.float64) if weights is None else weights.double().reshape(-1).clamp_min(0)
+    w = w / w.sum().clamp_min(1e-300)
+    mu_s, mu_d = w @ src, w @ dst
     xs, xd = src - mu_s, dst - mu_d
-    var_s = (xs ** 2).sum() / len(src)
-    U, S, Vh = torch.linalg.svd(xd.T @ xs / len(src))
+    var_s = (w * (xs ** 2).sum(1)).sum()
+    U, S, Vh = torch.linalg.svd((xd * w[:, None]).T @ xs)
     D = torch.eye(3, dtype=torch.float64)
     if torch.linalg.det(U) * torch.linalg.det(Vh) < 0:
         D[2, 2] = -1
     R = U @ D @ Vh
-    s = (S * D.diagonal()).sum() / var_s
+    s = (S * D.diagonal()).sum() / var_s if scale else torch.ones((), dtype=torch.float64)
     return make_transform(s * R, mu_d - s * R @ mu_s)
+
+
+def fit_rigid_path(rest: Tensor, positions: Tensor, weights: Tensor | None = None) -> Tensor:
+    """[T, 4, 4] rigid motions carrying points `rest` [N, 3] best onto `positions` [T, N, 3] at
+    each of T instants (weighted Kabsch, see fit_similarity)."""
+    return torch.stack([fit_similarity(rest, p, weights, scale=False) for p in positions])

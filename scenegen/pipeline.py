@@ -21,7 +21,8 @@ from pathlib import Path
 from .errors import DatasetError, InvalidArgumentError
 
 STAGES = ("frames", "poses", "train", "export")
-RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4")
+RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4", "renders")
+TIME_STILLS = 5  # renders/time_*.png of a dynamic scene, from the middle capture camera
 VIDEO_MAX_SIDE = 800
 # Training for a video capture: 6000 steps keep a whole run of a phone clip well under 20 minutes on a
 # 2-core CPU (TrainConfig's 10000 suit a long `scenegen train`); densification ends earlier to match.
@@ -65,7 +66,14 @@ def _videos(scene, posed, out: Path, progress: bool) -> None:
     cams = posed.cameras
     scale = 1.0 / max(1.0, max(int(cams.width.max()), int(cams.height.max())) / VIDEO_MAX_SIDE)
     path_cams = cams.path(min(120, 4 * len(posed))).rescale(scale)
-    render_video(scene, path_cams, out / "trajectory.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
+    t0, t1 = scene.time_range
+    dynamic = t1 > t0
+
+    def sweep(n):  # a dynamic scene plays its time range along a camera path; a still one has none
+        return torch.linspace(t0, t1, n).tolist() if dynamic else None
+
+    render_video(scene, path_cams, out / "trajectory.mp4", fps=24, times=sweep(len(path_cams)), background=(0.0, 0.0, 0.0),
+                 progress=progress)
     # In the normalised frame the subject is at the origin, up is +z and cameras sit about 1 away:
     # circle at the cameras' median distance and elevation, with the capture's field of view.
     positions = cams.c2w[:, :3, 3].float()
@@ -77,17 +85,44 @@ def _videos(scene, posed, out: Path, progress: bool) -> None:
     radius = distance * math.sin(fov_x / 2 * min(1.0, height / width)) / 1.05
     orbit = orbit_cameras(torch.zeros(3), radius, num=96, elevation_deg=elevation, width=width, height=height,
                           fov_deg=math.degrees(fov_x))
-    render_video(scene, orbit, out / "turntable.mp4", fps=24, background=(0.0, 0.0, 0.0), progress=progress)
+    render_video(scene, orbit, out / "turntable.mp4", fps=24, times=sweep(len(orbit)), background=(0.0, 0.0, 0.0),
+                 progress=progress)
+    if dynamic:
+        _time_stills(scene, cams[len(cams) // 2].rescale(scale), out / "renders")
+
+
+def _time_stills(scene, camera, folder: Path) -> list[Path]:
+    """renders/time_<t>.png: the scene from one camera at evenly spaced times of its range."""
+    import numpy as np
+    from PIL import Image
+
+    from .io.atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    t0, t1 = scene.time_range
+    for k in range(TIME_STILLS):
+        t = t0 + (t1 - t0) * k / (TIME_STILLS - 1)
+        rgb = scene.render(camera, t, background=(0.0, 0.0, 0.0)).rgb[0].clamp(0, 1)
+        path = folder / f"time_{t:08.3f}.png"
+        with atomic_path(path) as tmp:
+            Image.fromarray((rgb * 255).round().byte().numpy().astype(np.uint8)).save(tmp, format="PNG")
+        paths.append(path)
+    return paths
 
 
 def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: int = 120, max_size: int = 1600,
                 masks: str | os.PathLike | None = None, config=None, sfm=None, from_stage: str = "frames",
-                progress: bool = True):
-    """Reconstruct the static scene seen in a video file or an image folder into `out`.
+                progress: bool = True, objects: str = "auto", object_masks: str | os.PathLike | None = None):
+    """Reconstruct the scene seen in a video file or an image folder into `out` (still unless
+    config.motion asks for motion).
 
     masks: one image or a folder of them whose non-zero pixels mark what structure from motion
     should ignore (moving objects); config: a recon.TrainConfig (default video_train_config()); sfm: a data.poses.SfmOptions;
-    from_stage: one of STAGES, re-using the earlier stages' results in `out`.
+    from_stage: one of STAGES, re-using the earlier stages' results in `out`. objects and
+    object_masks: how the trained scene is split into objects (recon.train's `objects`), and
+    instance masks for it (one image: the first keyframe's; or a folder; without them the
+    structure-from-motion masks, which mark the moving things, serve).
     Returns the Scene, in the normalised frame (subject at the origin, up +z); its
     metadata["sfm_from_scene"] is the 4x4 similarity back to the structure-from-motion frame.
     """
@@ -118,8 +153,16 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     posed, scene_from_sfm = normalize_dataset(posed)
     sfm_from_scene = invert_similarity(scene_from_sfm)
 
+    if object_masks is not None:
+        from .data.masks import object_mask_paths
+
+        by_name = dict(zip((p.name for p in frames.image_paths), object_mask_paths(
+            frames.image_paths, object_masks, frame_indices=frames.metadata.get("frame_indices"))))
+        posed.mask_paths = [by_name.get(p.name) for p in posed.image_paths]
+        if all(m is None for m in posed.mask_paths):
+            raise DatasetError(f"{object_masks}: the object masks belong to keyframes that structure from motion did not register")
     if start <= 2:
-        scene = train(posed, config or video_train_config(), out=out / "train", progress=progress)
+        scene = train(posed, config or video_train_config(), out=out / "train", progress=progress, objects=objects)
     else:
         if not (out / "train" / "scene").exists():
             raise DatasetError(f"{out / 'train'}: no trained scene here; run the train stage first (--from-stage train)")

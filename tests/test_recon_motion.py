@@ -40,8 +40,11 @@ def nerf_synthetic_dataset(fixture):
 def test_dynamic_training_saves_a_scene_that_moves(moving_tabletop, tmp_path):
     ds = load_dataset(moving_tabletop)
     scene = train(ds, TrainConfig(**QUICK), out=tmp_path / "run", progress=False)
+    # The dataset has instance masks, so the scene comes split into its named objects.
+    assert sorted(scene.objects) == sorted(ds.metadata["mask_names"].values())
+    assert all(o.metadata["source"] == "masks" and o.motion is not None for o in scene.objects.values())
     motion = scene.background.motion
-    assert motion is not None and len(motion) == scene.num_gaussians
+    assert motion is not None and sum(len(o.motion) for o in scene.all_objects()) == scene.num_gaussians
     assert scene.time_range == (float(ds.times.min()), float(ds.times.max()))
     assert float(motion.offsets.abs().max()) > 0  # the coefficients were trained
     # Any time renders, between training frames too, and the image changes with time.
@@ -51,6 +54,7 @@ def test_dynamic_training_saves_a_scene_that_moves(moving_tabletop, tmp_path):
     assert not torch.equal(images[0], images[2])
     back = load(tmp_path / "run" / "scene")
     assert back.background.motion is not None and back.time_range == scene.time_range
+    assert sorted(back.objects) == sorted(scene.objects)
     for t in (0.0, 1.7):
         assert back.gaussians_at(t)[0].allclose(scene.gaussians_at(t)[0], atol=1e-5)
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["num_images"] == 1

@@ -30,6 +30,17 @@ def test_reconstruct_the_apple_video(tmp_path, capsys):
     video = iio.imread(out / "trajectory.mp4")
     assert video.shape[0] == 4 * report["registered"] and video.std() > 5
     assert iio.imread(out / "turntable.mp4").shape[0] == 96
+    assert not (out / "renders").exists()  # a still scene has no renders over time
+
+    # Again from the trained stage on: with motion, and the apple's first-frame mask as its object.
+    assert main(["reconstruct", str(APPLE), "-o", str(out), "--from-stage", "train", "--steps", "40", "--dynamic",
+                 "--object-masks", str(APPLE.with_name("apple_mask.png"))]) == 0
+    scene = load(out / "scene")
+    assert scene.background.motion is not None and scene.time_range[1] > scene.time_range[0]
+    assert list(scene.objects) == ["object_1"] and scene.objects["object_1"].metadata["source"] == "masks"
+    stills = sorted((out / "renders").glob("time_*.png"))
+    assert len(stills) == 5 and all(iio.imread(p).std() > 5 for p in stills)
+    assert "1 object(s) from masks" in capsys.readouterr().out
 
 
 def test_reconstruct_refuses_other_inputs(tmp_path):

@@ -65,7 +65,7 @@ class Dataset:
     """Images with their cameras. Everything indexable has one entry per image.
 
     cameras: Cameras [C] (None for an image folder that has no poses yet); image_paths: C files;
-    times: [C] float or None; mask_paths: C files or None; splits: name -> image indices;
+    times: [C] float or None; mask_paths: C files (None for an image without one) or None; splits: name -> image indices;
     points / point_colors: SfM points [P, 3] and colours [P, 3] in [0, 1] or None;
     background: RGB [3] that RGBA images are composited on (and that renders should use).
     """
@@ -93,7 +93,7 @@ class Dataset:
             if self.times.numel() != n:
                 raise InvalidArgumentError(f"Dataset: {self.times.numel()} times for {n} images")
         if self.mask_paths is not None:
-            self.mask_paths = [Path(p) for p in self.mask_paths]
+            self.mask_paths = [None if p is None else Path(p) for p in self.mask_paths]
             if len(self.mask_paths) != n:
                 raise InvalidArgumentError(f"Dataset: {len(self.mask_paths)} masks for {n} images")
         self.background = torch.as_tensor(self.background, dtype=torch.float32).reshape(3)
@@ -175,8 +175,9 @@ class Dataset:
         return resize_image(rgba[..., 3:4], width, height)
 
     def mask(self, i: int) -> Tensor | None:
-        """Mask i as an integer [H, W] tensor (object indices; 0 the background), or None."""
-        if self.mask_paths is None:
+        """Mask i as an integer [H, W] tensor (object indices; 0 the background), or None (no
+        masks, or none for this image)."""
+        if self.mask_paths is None or self.mask_paths[i] is None:
             return None
         import imageio.v3 as iio
 

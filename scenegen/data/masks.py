@@ -51,3 +51,25 @@ def match_masks(image_paths: list[Path], source: str | os.PathLike, *, frame_ind
         raise DatasetError(f"{source}: no mask for {len(missing)} of {len(image_paths)} images ({shown}); name each mask "
                            "like its image, or by its frame number for a video")
     return masks
+
+
+def object_mask_paths(image_paths: list[Path], source: str | os.PathLike, *,
+                      frame_indices: list[int] | None = None) -> list[Path | None]:
+    """Instance masks naming objects (0 the background, 1, 2, ... one value per object): one
+    image is the first image's mask (the others have none; the objects are found in that view and
+    followed from there), a folder holds masks named as in `match_masks`, which may leave images
+    without one as long as one image has one."""
+    source = Path(source)
+    if source.is_file():
+        return [match_masks(image_paths[:1], source)[0]] + [None] * (len(image_paths) - 1)
+    if not source.is_dir():
+        raise DatasetError(f"{source}: no such mask file or folder")
+    found = []
+    for i, image in enumerate(image_paths):
+        try:
+            found.append(match_masks([image], source, frame_indices=None if frame_indices is None else [frame_indices[i]])[0])
+        except DatasetError:
+            found.append(None)
+    if all(p is None for p in found):
+        raise DatasetError(f"{source}: no mask is named like any of the {len(image_paths)} images (e.g. {image_paths[0].name})")
+    return found

@@ -224,4 +224,9 @@ def load_transforms(path: str | os.PathLike, background=None) -> Dataset:
             splits[split] = torch.tensor([i for i, n in enumerate(names) if str(Path(n)) in wanted], dtype=torch.long)
     ds = _build([part], splits, root, "transforms", background, _nerfstudio_points(root, meta, str(path)))
     ds.metadata = {k: meta[k] for k in ("aabb_scale", "applied_transform", "scale", "offset") if k in meta}
+    names = meta.get("mask_names")
+    if names is not None:
+        if not isinstance(names, dict) or not all(str(k).isdigit() and isinstance(v, str) for k, v in names.items()):
+            raise DatasetError(f"{path}: mask_names must map mask values to object names, e.g. {{\"1\": \"cup\"}}")
+        ds.metadata["mask_names"] = {str(k): v for k, v in names.items()}
     return ds

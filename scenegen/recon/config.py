@@ -16,7 +16,7 @@ class TrainConfig:
     sh_degree_interval: int = 1000
     ssim_lambda: float = 0.2  # loss = (1 - lambda) L1 + lambda (1 - SSIM)
     # initialisation
-    init_random_points: int = 50_000  # when the dataset has no SfM points
+    init_random_points: int = 50_000  # when the dataset has no SfM points (at most one per 50 training pixels)
     init_opacity: float = 0.1
     # learning rates (means' rate is scaled by the scene extent and decays exponentially)
     lr_means: float = 1.6e-4
@@ -43,6 +43,8 @@ class TrainConfig:
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
+    motion_smooth: float = 0.0  # neighbours' coefficients alike (over the extent): motion in coherent pieces
+    motion_curriculum: float = 0.0  # the time window trained on opens to the whole capture over this share of the steps
     motion_warmup: int = 500  # steps fitted as a static scene before the motion is freed (at most a third of them)
     # data
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
@@ -75,6 +77,11 @@ class TrainConfig:
                      "lr_motion", "lr_motion_rotation", "lr_time"):
             if not getattr(self, name) > 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.motion_curriculum <= 1:
+            raise InvalidArgumentError(f"motion_curriculum must be in [0, 1], got {self.motion_curriculum}")
+        for name in ("motion_l1", "motion_smooth"):
+            if getattr(self, name) < 0:
+                raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.motion not in ("auto", "static", "dynamic"):
             raise InvalidArgumentError(f"motion must be auto, static or dynamic; got {self.motion!r}")
         if self.motion_degree < 0 or self.motion_fourier < 0 or self.motion_degree + self.motion_fourier == 0:

@@ -23,6 +23,8 @@ from .densify import ParamSet
 from .trainer import Trainer, _gaussians
 
 MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")
+SMOOTH_NEIGHBOURS = 8
+MIN_WINDOW_VIEWS = 4
 
 
 def wants_motion(dataset: Dataset, config: TrainConfig) -> bool:
@@ -49,6 +51,7 @@ class DynamicTrainer(Trainer):
         tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
         self.base_lrs = self._learning_rates()
         self.params = ParamSet(tensors, self.base_lrs)
+        self._nn, self._nn_step = None, 0
 
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
@@ -65,6 +68,21 @@ class DynamicTrainer(Trainer):
         for name in ("rotations", "time_centers", "time_sharpness"):
             self.params.group(name)["lr"] = free * self.base_lrs[name]
 
+    def _next_view(self) -> int:
+        """Views in time order of discovery: the window of times trained on opens from the start
+        of the capture to its end over the first `motion_curriculum` of the steps, so each step
+        asks the motion to go a little further than it already goes (a large motion learned all
+        at once smears instead)."""
+        share = self.cfg.motion_curriculum
+        if share <= 0:
+            return super()._next_view()
+        t0, t1 = float(self.times.min()), float(self.times.max())
+        frontier = t0 + (t1 - t0) * min(1.0, self.step / max(share * self.cfg.steps, 1.0))
+        eligible = (self.times <= frontier + 1e-9).nonzero().squeeze(1)
+        if len(eligible) < MIN_WINDOW_VIEWS:
+            eligible = torch.argsort(self.times)[:MIN_WINDOW_VIEWS]
+        return int(eligible[torch.randint(len(eligible), (1,), generator=self.generator)])
+
     def motion(self, detach: bool = False) -> GaussianMotion:
         p = self.params.params
         values = [p[k].detach() if detach else p[k] for k in MOTION_PARAMS]
@@ -73,8 +91,28 @@ class DynamicTrainer(Trainer):
     def view_gaussians(self, i: int) -> Gaussians:
         return self.motion().apply(_gaussians(self.params), float(self.times[i]))
 
+    def _neighbours(self) -> torch.Tensor:
+        """[N, k] nearest neighbours of every Gaussian, refreshed every 100 steps and whenever
+        densification changes the count."""
+        n = len(self.params)
+        if self._nn is None or len(self._nn) != n or self.step - self._nn_step >= 100:
+            from .segment import neighbours
+
+            self._nn = neighbours(self.params.params["means"].detach(), SMOOTH_NEIGHBOURS + 1)[:, 1:]
+            self._nn_step = self.step
+        return self._nn
+
     def regularization(self):
-        return self.cfg.motion_l1 * self.params.params["offsets"].abs().mean() / max(self.extent, 1e-9)
+        """Sparsity (what does not move stays still) and local smoothness (neighbours move alike,
+        so motion comes in coherent pieces rather than per-Gaussian noise), on the coefficients."""
+        p, c = self.params.params, self.cfg
+        scale = 1.0 / max(self.extent, 1e-9)
+        loss = c.motion_l1 * p["offsets"].abs().mean() * scale
+        if c.motion_smooth > 0 and len(self.params) > SMOOTH_NEIGHBOURS:
+            nn = self._neighbours()
+            loss = loss + c.motion_smooth * ((p["offsets"][:, None] - p["offsets"][nn]).abs().mean() * scale
+                                            + (p["rotations"][:, None] - p["rotations"][nn]).abs().mean())
+        return loss
 
     def make_scene(self, metadata: dict) -> Scene:
         scene = super().make_scene(metadata)

@@ -26,6 +26,7 @@ from .losses import photometric_loss
 
 log = logging.getLogger("scenegen.train")
 CHECKPOINT = "checkpoint.pt"
+RANDOM_INIT_PIXELS = 50
 
 
 def load_training_images(ds: Dataset) -> tuple[list[int], list[torch.Tensor]]:
@@ -87,7 +88,11 @@ class Trainer:
         self.background = self.train_ds.background
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
-        init = initial_gaussians(dataset.points, dataset.point_colors, self.cameras, num_random=self.cfg.init_random_points,
+        # Without SfM points, no more random Gaussians than the images can pin down: one per
+        # RANDOM_INIT_PIXELS observed pixels (D-NeRF's 50 views of 100x100 start from 10k, not 50k).
+        pixels = sum(img.shape[0] * img.shape[1] for img in self.images)
+        num_random = max(1, min(self.cfg.init_random_points, pixels // RANDOM_INIT_PIXELS))
+        init = initial_gaussians(dataset.points, dataset.point_colors, self.cameras, num_random=num_random,
                                  opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator,
                                  max_count=self.cfg.max_gaussians)
         self.params = ParamSet(_split_sh(init), self._learning_rates())
@@ -240,7 +245,7 @@ class Trainer:
 
 
 def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Path | None = None, resume: bool = False,
-          progress: bool = True, evaluate_split: bool = True) -> Scene:
+          progress: bool = True, evaluate_split: bool = True, objects: str = "auto") -> Scene:
     """Fit Gaussians to `dataset` and return a Scene (everything in its background object). A
     timed dataset with several times gets per-Gaussian motion (recon/motion.py) unless
     config.motion is "static".
@@ -249,11 +254,18 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     writes OUT/scene (native scene), OUT/point_cloud.ply (3DGS PLY), OUT/train_log.json and, when
     the dataset has held-out views, OUT/eval.json with test renders. The scene is in the dataset's
     own coordinate frame, so its cameras reproduce the dataset's views.
+
+    objects: how to split the trained scene into objects (recon/segment.py find_objects): "auto"
+    (the training views' masks when the dataset has them, else motion for a dynamic scene, else
+    the clusters on the supporting plane), "masks", "motion", "geometry" or "none".
     """
     out_dir = None if out is None else Path(out)
     config = config or TrainConfig()
     from .motion import DynamicTrainer, wants_motion
+    from .segment import METHODS, describe_objects, find_objects
 
+    if objects not in METHODS:
+        raise InvalidArgumentError(f"objects must be one of {', '.join(METHODS)}; got {objects!r}")
     trainer = (DynamicTrainer if wants_motion(dataset, config) else Trainer)(dataset, config, out_dir)
     if resume:
         if out_dir is None or not (out_dir / CHECKPOINT).is_file():
@@ -265,6 +277,9 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     cfg = trainer.cfg
     scene = trainer.make_scene(metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
                                          "gaussians": len(gaussians)})
+    scene = find_objects(scene, dataset, objects)  # every view's masks: they are input, not held-out truth
+    if scene.objects:
+        log.info("scenegen train: %s", describe_objects(scene))
     if out_dir is not None:
         write_ply(out_dir / "point_cloud.ply", gaussians)
         log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}

@@ -86,7 +86,8 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
                 writer.close()
         c = cams[0]
         transforms = {"camera_model": "OPENCV", "fl_x": float(c.fx), "fl_y": float(c.fy), "cx": float(c.cx), "cy": float(c.cy),
-                      "w": int(c.width), "h": int(c.height), "depth_unit_scale_factor": 0.001, "frames": records}
+                      "w": int(c.width), "h": int(c.height), "depth_unit_scale_factor": 0.001,
+                      "mask_names": {str(i): obj.name for i, obj in enumerate(spec.objects, start=1)}, "frames": records}
         (tmp / "transforms.json").write_text(json.dumps(transforms, indent=1))
         objects = []
         for index, (obj, mesh) in enumerate(zip(spec.objects, renderer.meshes), start=1):
