@@ -69,19 +69,23 @@ class DynamicTrainer(Trainer):
             self.params.group(name)["lr"] = free * self.base_lrs[name]
 
     def _next_view(self) -> int:
-        """Views in time order of discovery: the window of times trained on opens from the start
-        of the capture to its end over the first `motion_curriculum` of the steps, so each step
-        asks the motion to go a little further than it already goes (a large motion learned all
-        at once smears instead)."""
+        """With `motion_curriculum` > 0, the window of times trained on opens outward from the
+        middle of the capture (where every motion is zero) to its ends over that share of the
+        steps, so each step asks the motion to go a little further than it already goes."""
         share = self.cfg.motion_curriculum
         if share <= 0:
             return super()._next_view()
-        t0, t1 = float(self.times.min()), float(self.times.max())
-        frontier = t0 + (t1 - t0) * min(1.0, self.step / max(share * self.cfg.steps, 1.0))
-        eligible = (self.times <= frontier + 1e-9).nonzero().squeeze(1)
+        mid, half = 0.5 * (self.basis.t0 + self.basis.t1), 0.5 * (self.basis.t1 - self.basis.t0)
+        reach = half * min(1.0, self.step / max(share * self.cfg.steps, 1.0))
+        self._open_keys(reach)
+        distance = (self.times - mid).abs()
+        eligible = (distance <= reach + 1e-9).nonzero().squeeze(1)
         if len(eligible) < MIN_WINDOW_VIEWS:
-            eligible = torch.argsort(self.times)[:MIN_WINDOW_VIEWS]
+            eligible = torch.argsort(distance)[:MIN_WINDOW_VIEWS]
         return int(eligible[torch.randint(len(eligible), (1,), generator=self.generator)])
+
+    def _open_keys(self, reach: float):
+        """Called as the time window opens to `reach` around the middle (for keyframed models)."""
 
     def motion(self, detach: bool = False) -> GaussianMotion:
         p = self.params.params
@@ -102,7 +106,7 @@ class DynamicTrainer(Trainer):
             self._nn_step = self.step
         return self._nn
 
-    def regularization(self):
+    def regularization(self, i: int):
         """Sparsity (what does not move stays still) and local smoothness (neighbours move alike,
         so motion comes in coherent pieces rather than per-Gaussian noise), on the coefficients."""
         p, c = self.params.params, self.cfg

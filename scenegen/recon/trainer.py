@@ -129,7 +129,8 @@ class Trainer:
         """The (differentiable) Gaussians that training view i sees."""
         return _gaussians(self.params)
 
-    def regularization(self) -> torch.Tensor | float:
+    def regularization(self, i: int) -> torch.Tensor | float:
+        """Extra loss terms for the step on view i (after view_gaussians(i))."""
         return 0.0
 
     def sh_degree_at(self, step: int) -> int:
@@ -151,7 +152,7 @@ class Trainer:
         rgb = out.rgb[0]
         if cfg.exposure_compensation:
             rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
-        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda) + self.regularization()
+        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda) + self.regularization(i)
         if not torch.isfinite(loss):
             raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
                                 "the optimisation diverged: lower the learning rates or check the input images")
@@ -266,7 +267,12 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
 
     if objects not in METHODS:
         raise InvalidArgumentError(f"objects must be one of {', '.join(METHODS)}; got {objects!r}")
-    trainer = (DynamicTrainer if wants_motion(dataset, config) else Trainer)(dataset, config, out_dir)
+    from .rigid_objects import ObjectTrainer, wants_objects
+
+    kind = Trainer
+    if wants_motion(dataset, config):
+        kind = ObjectTrainer if wants_objects(dataset, objects) else DynamicTrainer
+    trainer = kind(dataset, config, out_dir)
     if resume:
         if out_dir is None or not (out_dir / CHECKPOINT).is_file():
             raise InvalidArgumentError(f"resume: no checkpoint at {out_dir / CHECKPOINT if out_dir else '(no output folder)'}")

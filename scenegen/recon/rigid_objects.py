@@ -1,0 +1,342 @@
+"""Objects as rigid bodies while training: a timed dataset with instance masks trains each masked
+object as its own set of Gaussians moved by its own rigid motion, next to a background with
+per-Gaussian motion.
+
+Why: from one moving camera, a large motion learned Gaussian by Gaussian smears (a static fit
+first places copies of the object all along its path, and each copy then fades in and out rather
+than travels). An object's pixels all pull on the same six numbers per instant instead, and the
+masks say where the object is before any training:
+
+- Path from masks (`mask_path`): in every masked view the object's mask centroid defines a ray
+  from the camera. The object's centre follows x(t) = x0 + sum_k b_k(t) a_k on the scene's
+  temporal basis; x0 and a_k minimise the squared distances to the rays, a linear least-squares
+  problem (trajectory triangulation: the moving camera supplies the parallax). Its size comes
+  from the mask areas at the solved depths.
+- Each object starts as a ball of Gaussians of that size with the colour under its mask; the
+  background's random start leaves the volume the objects sweep.
+- Its pose at time t: the centre x(t) and a rotation exp(sum_k b_k(t) r_k), all zero at the
+  middle of the range where the object's own frame is fixed. The translation coefficients start
+  from the triangulated path, the rotation at rest; all are trained with the Gaussians.
+- The time window trained on opens outward from the middle of the capture (`motion_curriculum`),
+  so a turn is followed a little further at a time instead of being guessed all at once.
+- The result: one SceneObject per masked object with its Gaussians in its own frame, a Track
+  sampled from the fitted motion, and its remaining per-Gaussian motion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import Tensor
+
+from ..data.dataset import Dataset
+from ..gaussian_motion import GaussianMotion, MotionBasis
+from ..geometry import make_transform, quat_multiply, quat_to_rotmat
+from ..gaussians import Gaussians
+from ..render import render
+from ..scene import Scene, SceneObject, Track
+from ..sh import rgb_to_sh_dc, rotate_sh
+from .config import TrainConfig
+from .densify import ParamSet
+from .motion import MOTION_PARAMS, DynamicTrainer
+from .segment import instance_mask
+from .trainer import _gaussians
+
+log = logging.getLogger("scenegen.train")
+OBJECT_GAUSSIANS = 3000  # starting Gaussians per object
+MIN_MASK_PIXELS = 16
+MAX_KEYS = 64
+
+
+def _rotvec_quat(v: Tensor) -> Tensor:
+    angle = torch.sqrt((v ** 2).sum(-1, keepdim=True) + 1e-20)
+    return torch.cat([torch.cos(angle / 2), v * 0.5 * torch.sinc(angle / (2 * math.pi))], -1)
+
+
+def mask_path(dataset: Dataset, views: list[int], value: int, basis: MotionBasis, *, ridge: float = 1e-3,
+              size_weight: float = 0.05):
+    """(x0 [3], coefficients [K, 3], radius, colour [3], views used) of object `value`'s centre
+    path triangulated from its mask centroids in `views` (see the module doc); None when fewer
+    than 3 views show it."""
+    origins, dirs, times, spans, colours = [], [], [], [], []
+    for i in views:
+        m = dataset.mask(i)
+        if m is None:
+            continue
+        sel = instance_mask(m) == value
+        if int(sel.sum()) < MIN_MASK_PIXELS:
+            continue
+        h, w = sel.shape
+        vs, us = sel.nonzero(as_tuple=True)
+        if int(us.min()) == 0 or int(vs.min()) == 0 or int(us.max()) == w - 1 or int(vs.max()) == h - 1:
+            continue  # cut by the image border: its centroid is not the object's
+        cam = dataset.cameras[i]
+        u, v = float(us.double().mean()) + 0.5, float(vs.double().mean()) + 0.5
+        d_cam = torch.tensor([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), 1.0], dtype=torch.float64)
+        R = cam.c2w[:3, :3].double()
+        d = R @ d_cam
+        origins.append(cam.c2w[:3, 3].double())
+        dirs.append(d / d.norm())
+        times.append(float(dataset.times[i]))
+        spans.append(math.sqrt(float(sel.sum()) / math.pi) / float(cam.fx))  # radius over depth
+        if len(colours) < 8:
+            colours.append(dataset.image(i)[sel].mean(0))
+    if len(origins) < 3:
+        return None
+    o, d = torch.stack(origins), torch.stack(dirs)
+    B = torch.stack([basis(t, torch.float64) for t in times])  # [F, K]
+    k = B.shape[1]
+    P = torch.eye(3, dtype=torch.float64) - d[:, :, None] * d[:, None, :]  # [F, 3, 3] projections off each ray
+    design = torch.cat([torch.eye(3, dtype=torch.float64).expand(len(o), 3, 3)] +
+                       [B[:, j, None, None] * torch.eye(3, dtype=torch.float64) for j in range(k)], dim=2)  # [F, 3, 3(K+1)]
+    # Unknowns: x0, a_1..a_K and the object's radius R. Rows: the path's distance off each ray,
+    # and (weighted by `size_weight`) its depth along the ray against R over the mask's angular
+    # radius, which pins down the smooth slide along the rays that the rays alone leave loose.
+    spans_t = torch.tensor(spans, dtype=torch.float64)
+    n_unknown = 3 * (k + 1) + 1
+    A_ray = torch.cat([(P @ design).reshape(-1, 3 * (k + 1)), torch.zeros(3 * len(o), 1, dtype=torch.float64)], 1)
+    y_ray = (P @ o[:, :, None]).reshape(-1)
+    A_depth = torch.cat([(d[:, None, :] @ design)[:, 0], -(1.0 / spans_t)[:, None]], 1) * math.sqrt(size_weight)
+    y_depth = (d * o).sum(1) * math.sqrt(size_weight)
+    reg = math.sqrt(ridge * len(o)) * torch.eye(n_unknown, dtype=torch.float64)[3:-1]
+    A = torch.cat([A_ray, A_depth, reg])
+    y = torch.cat([y_ray, y_depth, torch.zeros(3 * k, dtype=torch.float64)])
+    theta = torch.linalg.lstsq(A, y).solution
+    x0, coef, radius = theta[:3], theta[3:-1].reshape(k, 3), float(theta[-1])
+    if not radius > 0:
+        centres = x0 + B @ coef
+        radius = float(torch.median(spans_t * ((centres - o) * d).sum(1).clamp_min(1e-6)))
+    return x0, coef, radius, torch.stack(colours).mean(0), len(o)
+
+
+class ObjectTrainer(DynamicTrainer):
+    """Dynamic training with each masked object as a rigid body (see the module doc)."""
+
+    def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None):
+        super().__init__(dataset, config, out)
+        ds, views = self.train_ds, self.indices
+        values = sorted({int(v) for i in views if ds.mask(i) is not None for v in torch.unique(instance_mask(ds.mask(i))).tolist()} - {0})
+        names = {int(k): v for k, v in (dataset.metadata or {}).get("mask_names", {}).items()}
+        found = []
+        for value in values:
+            path = mask_path(ds, views, value, self.basis)
+            if path is None:
+                log.info("scenegen train: object %d is seen whole in fewer than 3 views; it stays in the background", value)
+                continue
+            found.append((value, *path))
+        self.object_values = [f[0] for f in found]
+        self.object_names = [names.get(v, f"object_{n}") for n, v in enumerate(self.object_values, start=1)]
+        # Keyframed poses, one per two capture instants (4..64), linearly interpolated: a path that
+        # stops and starts is followed as well as a smooth one.
+        unique = len(torch.unique(self.times))
+        self.key_times = torch.linspace(self.basis.t0, self.basis.t1, min(MAX_KEYS, max(4, unique // 2 + 1)), dtype=torch.float64)
+        start = [torch.stack([x0 + self.basis(float(t), torch.float64) @ coef for t in self.key_times]) for _, x0, coef, *_ in found]
+        self.trans = torch.nn.Parameter(torch.stack(start).float() if found else torch.zeros(0, len(self.key_times), 3))
+        self.rot = torch.nn.Parameter(torch.zeros(len(found), len(self.key_times), 3))
+        self.reached = torch.zeros(len(self.key_times), dtype=torch.bool)  # keyframes the time window has opened
+        c = self.cfg
+        self.track_opt = torch.optim.Adam([{"params": [self.trans], "lr": c.lr_object_track * self.extent, "name": "trans"},
+                                           {"params": [self.rot], "lr": c.lr_object_rotation, "name": "rot"}], eps=1e-15)
+        self._add_object_gaussians(found)
+        self._masks: dict[int, Tensor | None] = {}
+        self._posed = (-1, None)
+        self._white_sh = None
+
+    def _learning_rates(self) -> dict:
+        return dict(super()._learning_rates(), labels=0.0)
+
+    def _add_object_gaussians(self, found):
+        p = {name: t.detach() for name, t in self.params.params.items()}
+        n_bg = len(p["means"])
+        keep = torch.ones(n_bg, dtype=torch.bool)
+        times = torch.linspace(self.basis.t0, self.basis.t1, 17).tolist()
+        for value, x0, coef, radius, colour, _ in found:
+            for t in times:
+                centre = (x0 + self.basis(t, torch.float64) @ coef).float()
+                keep &= (p["means"] - centre).norm(dim=1) > 1.2 * radius
+        tensors = {name: t[keep] for name, t in p.items()}
+        tensors["labels"] = torch.zeros(int(keep.sum()))
+        sh_bases = p["shN"].shape[1]
+        for label, (value, x0, coef, radius, colour, _) in enumerate(found, start=1):
+            n = OBJECT_GAUSSIANS
+            direction = torch.randn(n, 3, generator=self.generator)
+            direction = direction / direction.norm(dim=1, keepdim=True)
+            r = radius * torch.rand(n, 1, generator=self.generator) ** (1 / 3)
+            sh0 = rgb_to_sh_dc(colour.float().clamp(0, 1)).expand(n, 3)[:, None].clone()
+            sh0 = sh0 + 0.05 * torch.randn(n, 1, 3, generator=self.generator)
+            quats = torch.zeros(n, 4)
+            quats[:, 0] = 1
+            extra = {"means": direction * r, "scales": torch.full((n, 3), math.log(max(radius, 1e-6) / 8)), "quats": quats,
+                     "opacities": torch.full((n,), math.log(self.cfg.init_opacity / (1 - self.cfg.init_opacity))),
+                     "sh0": sh0, "shN": torch.zeros(n, sh_bases, 3), "labels": torch.full((n,), float(label))}
+            still = GaussianMotion.still(n, self.basis)
+            extra.update({name: getattr(still, name) for name in MOTION_PARAMS})
+            tensors = {name: torch.cat([tensors[name], extra[name].to(tensors[name].dtype)]) for name in tensors}
+            log.info("scenegen train: object %s from masks in %d views, radius %.3g", self.object_names[label - 1], _, radius)
+        self.params = ParamSet(tensors, self.base_lrs)
+        self._idx_cache = (None, [])
+
+    def _object_indices(self) -> list[Tensor]:
+        labels = self.params.params["labels"].detach()
+        if self._idx_cache[0] is not labels:
+            rounded = labels.round().long()
+            self._idx_cache = (labels, [(rounded == k).nonzero().squeeze(1) for k in range(1, len(self.object_values) + 1)])
+        return self._idx_cache[1]
+
+    def _key_weights(self, t: float) -> Tensor:
+        """[K] linear-interpolation weights of the keyframes at time t (held at the ends)."""
+        kt = self.key_times
+        t = min(max(float(t), float(kt[0])), float(kt[-1]))
+        j = min(int(torch.searchsorted(kt, torch.tensor(t, dtype=torch.float64), right=True)) - 1, len(kt) - 2)
+        a = (t - float(kt[j])) / max(float(kt[j + 1] - kt[j]), 1e-12)
+        w = torch.zeros(len(kt))
+        w[j], w[j + 1] = 1 - a, a
+        return w
+
+    def pose(self, k: int, t: float) -> tuple[Tensor, Tensor, Tensor]:
+        """(R [3, 3], centre [3], quaternion [4]) of object k (0-based) at time t, differentiable."""
+        w = self._key_weights(t)
+        q = _rotvec_quat(w @ self.rot[k])
+        return quat_to_rotmat(q), w @ self.trans[k], q
+
+    def _open_keys(self, reach: float):
+        """Keyframes the time window reaches for the first time start from their inner
+        neighbours' turn, carried on at the same rate (constant angular velocity)."""
+        mid = 0.5 * (self.basis.t0 + self.basis.t1)
+        now = (self.key_times - mid).abs() <= reach + 1e-9
+        if not self.reached.any():
+            self.reached = now.clone()
+            return
+        new = (now & ~self.reached).nonzero().squeeze(1).tolist()
+        mid_key = int(torch.argmin((self.key_times - mid).abs()))
+        with torch.no_grad():
+            for j in sorted(new, key=lambda j: abs(j - mid_key)):
+                step = 1 if j > mid_key else -1
+                a, b = j - step, j - 2 * step
+                if 0 <= b < len(self.key_times) and self.reached[a] and self.reached[b]:
+                    self.rot[:, j] = 2 * self.rot[:, a] - self.rot[:, b]
+                elif 0 <= a < len(self.key_times) and self.reached[a]:
+                    self.rot[:, j] = self.rot[:, a]
+                self.reached[j] = True
+
+    def view_gaussians(self, i: int) -> Gaussians:
+        t = float(self.times[i])
+        g = self.motion().apply(_gaussians(self.params), t)
+        means, quats, sh = g.means.clone(), g.quats.clone(), g.sh
+        rotated_sh = sh.shape[1] > 1
+        if rotated_sh:
+            sh = sh.clone()
+        for k, idx in enumerate(self._object_indices()):
+            if len(idx) == 0:
+                continue
+            R, c, q = self.pose(k, t)
+            means[idx] = means[idx] @ R.T + c
+            quats[idx] = quat_multiply(q.expand(len(idx), 4), quats[idx])
+            if rotated_sh:
+                sh[idx] = rotate_sh(sh[idx], R)
+        world = Gaussians(means, g.scales, quats, g.opacities, sh)
+        self._posed = (i, world)
+        return world
+
+    def _view_mask(self, i: int) -> Tensor | None:
+        if i not in self._masks:
+            m = self.train_ds.mask(self.indices[i])
+            self._masks[i] = None if m is None else instance_mask(m).to(torch.uint8)
+        return self._masks[i]
+
+    def regularization(self, i: int):
+        """Adds the silhouette loss: each object rendered alone, as white on black, against its
+        mask in this view (L1), which pulls its pose straight onto where the mask puts it."""
+        loss = super().regularization(i)
+        if self.trans.shape[1] >= 3:
+            # Keyframes change smoothly (second differences): the ends and instants few views see
+            # follow their neighbours instead of wandering.
+            for keys, scale in ((self.trans, 1.0 / max(self.extent, 1e-9)), (self.rot, 1.0)):
+                bend = keys[:, 2:] - 2 * keys[:, 1:-1] + keys[:, :-2]
+                loss = loss + self.cfg.object_smooth * scale * bend.abs().mean()
+        mask = self._view_mask(i)
+        weight = self.cfg.object_mask_weight
+        if mask is None or weight <= 0 or self._posed[0] != i:
+            return loss
+        world = self._posed[1]
+        for k, idx in enumerate(self._object_indices()):
+            if len(idx) == 0:
+                continue
+            part = world[idx]
+            white = Gaussians(part.means, part.scales, part.quats, part.opacities, self._white[: len(idx)])
+            alpha = render(white, self.cameras[i], sh_degree=0, background=(0.0, 0.0, 0.0), backend=self.cfg.backend).rgb[0, ..., 0]
+            target = (mask == self.object_values[k]).float()
+            loss = loss + weight * (alpha - target).abs().mean()
+        return loss
+
+    @property
+    def _white(self) -> Tensor:
+        n = len(self.params)
+        if self._white_sh is None or len(self._white_sh) < n:
+            self._white_sh = rgb_to_sh_dc(torch.ones(3))[None, None].expand(2 * n, 1, 3).contiguous()
+        return self._white_sh
+
+    def _schedule(self, step: int):
+        super()._schedule(step)
+        # Poses move at a steady rate once the warm-up ends, easing off over the last fifth.
+        free = step > min(self.cfg.motion_warmup, self.cfg.steps // 3)
+        ease = min(1.0, max(0.1, (self.cfg.steps - step) / (0.2 * self.cfg.steps)))
+        for group in self.track_opt.param_groups:
+            base = self.cfg.lr_object_track * self.extent if group["name"] == "trans" else self.cfg.lr_object_rotation
+            group["lr"] = free * base * ease
+
+    def train_step(self) -> dict:
+        record = super().train_step()
+        self.track_opt.step()
+        self.track_opt.zero_grad(set_to_none=True)
+        return record
+
+    def make_scene(self, metadata: dict) -> Scene:
+        scene = super().make_scene(metadata)
+        g = scene.background.gaussians
+        motion = scene.background.motion
+        labels = self.params.params["labels"].detach().round().long()
+        background = SceneObject(scene.background.name, g[labels == 0], motion=motion[labels == 0])
+        objects = []
+        with torch.no_grad():
+            for k, name in enumerate(self.object_names):
+                sel = labels == k + 1
+                poses = []
+                for t in self.key_times.tolist():
+                    R, c, _ = self.pose(k, t)
+                    poses.append(make_transform(R.double(), c.double()))
+                local = g[sel]
+                bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
+                meta = {"label": int(self.object_values[k]), "source": "masks", "gaussians": int(sel.sum()),
+                        "bounds": bounds.tolist(), "rigid_residual": 0.0}
+                objects.append(SceneObject(name, local, Track.from_matrices(self.key_times.tolist(), torch.stack(poses)), metadata=meta,
+                                           motion=motion[sel]))
+        out = Scene(background, objects, time_range=scene.time_range, cameras=scene.cameras, camera_times=scene.camera_times,
+                    metadata=scene.metadata)
+        return out
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state.update(object_trans=self.trans.detach(), object_rot=self.rot.detach(), object_keys_reached=self.reached,
+                     track_optimizer=self.track_opt.state_dict())
+        return state
+
+    def load_checkpoint(self, path):
+        super().load_checkpoint(path)
+        state = torch.load(path, weights_only=True)
+        with torch.no_grad():
+            self.reached = state["object_keys_reached"].clone()
+            self.trans.copy_(state["object_trans"])
+            self.rot.copy_(state["object_rot"])
+        self.track_opt.load_state_dict(state["track_optimizer"])
+        self._idx_cache = (None, [])
+
+
+def wants_objects(dataset: Dataset, objects: str) -> bool:
+    """Train masked objects as rigid bodies: a timed dataset with masks, objects auto or masks."""
+    return objects in ("auto", "masks") and dataset.mask_paths is not None and any(p is not None for p in dataset.mask_paths)
+
+
+__all__ = ["ObjectTrainer", "mask_path", "wants_objects"]
