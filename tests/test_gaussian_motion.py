@@ -107,3 +107,17 @@ def test_motion_entry_without_columns_is_refused(tmp_path):
     (tmp_path / "s" / "scene.json").write_text(json.dumps(manifest))
     with pytest.raises(FormatError, match="lacks the properties"):
         load(tmp_path / "s")
+
+
+def test_motion_fits_sampled_paths_on_its_basis():
+    basis = MotionBasis(0.0, 4.0, degree=2, fourier=2)
+    gen = torch.Generator().manual_seed(1)
+    truth = GaussianMotion(basis, torch.randn(6, basis.size, 3, generator=gen), 0.1 * torch.randn(6, basis.size, 3, generator=gen),
+                           torch.zeros(6), torch.zeros(6))
+    times = torch.linspace(0.0, 4.0, 17)
+    displacements = torch.stack([truth.displacement(float(t)) for t in times])
+    turns = torch.stack([truth.rotation_vector(float(t)) for t in times])
+    fitted = GaussianMotion.fit(basis, times, displacements, turns, truth.time_centers, truth.time_sharpness)
+    assert torch.allclose(fitted.offsets, truth.offsets, atol=1e-4) and torch.allclose(fitted.rotations, truth.rotations, atol=1e-4)
+    for t in (0.3, 2.0, 3.9):  # between the samples too
+        assert torch.allclose(fitted.displacement(t), truth.displacement(t), atol=1e-4)

@@ -91,3 +91,31 @@ def test_decompose_similarity_and_rejects_shear():
     mirror = torch.diag(torch.tensor([-1.0, 1, 1, 1], dtype=torch.float64))
     with pytest.raises(ValueError):
         decompose_similarity(mirror)
+
+
+def test_weighted_rigid_fit_ignores_zero_weight_outliers():
+    from scenegen.geometry import fit_rigid_path, fit_similarity
+
+    gen = torch.Generator().manual_seed(3)
+    src = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    T = make_transform(quat_to_rotmat(random_quats(1, seed=4)[0]), torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64))
+    dst = transform_points(T, src)
+    dst[:5] += 10.0  # outliers, weighted out
+    weights = torch.ones(40, dtype=torch.float64)
+    weights[:5] = 0
+    fitted = fit_similarity(src, dst, weights, scale=False)
+    assert torch.allclose(fitted, T, atol=1e-9)
+    assert abs(float(torch.linalg.det(fitted[:3, :3])) - 1) < 1e-9  # no scale
+    path = fit_rigid_path(src[5:], torch.stack([src[5:], transform_points(T, src[5:])]))
+    assert torch.allclose(path[0], torch.eye(4, dtype=torch.float64), atol=1e-9) and torch.allclose(path[1], T, atol=1e-9)
+
+
+def test_quat_to_axis_angle_inverts_axis_angle_to_quat():
+    from scenegen.geometry import quat_to_axis_angle
+
+    axis = torch.nn.functional.normalize(torch.randn(50, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64), dim=1)
+    angle = torch.linspace(0, math.pi * 0.99, 50, dtype=torch.float64)
+    q = axis_angle_to_quat(axis, angle)
+    assert torch.allclose(quat_to_axis_angle(q), axis * angle[:, None], atol=1e-9)
+    assert torch.allclose(quat_to_axis_angle(-q), axis * angle[:, None], atol=1e-9)  # either sign of the quaternion
+    assert torch.allclose(quat_to_axis_angle(torch.tensor([1.0, 0, 0, 0])), torch.zeros(3))

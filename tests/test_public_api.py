@@ -6,6 +6,7 @@ import sys
 import scenegen
 import scenegen.data
 import scenegen.io
+import scenegen.recon
 import scenegen.render
 
 
@@ -22,7 +23,9 @@ def test_subpackage_names():
     assert set(scenegen.io.__all__) == {"read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence", "FORMAT_VERSION"}
     assert {"load_dataset", "Dataset", "detect_format", "FORMATS"} <= set(scenegen.data.__all__)
     assert {"render", "RenderConfig", "RenderOutput", "available_backends"} <= set(scenegen.render.__all__)
-    for module in (scenegen.io, scenegen.data, scenegen.render):
+    assert {"train", "TrainConfig", "Trainer", "DynamicTrainer", "ObjectTrainer", "find_objects", "split_objects",
+            "evaluate"} == set(scenegen.recon.__all__)
+    for module in (scenegen.io, scenegen.data, scenegen.render, scenegen.recon):
         for name in module.__all__:
             assert hasattr(module, name)
 

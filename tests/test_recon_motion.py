@@ -82,3 +82,23 @@ def test_motion_is_held_during_the_warm_up(moving_tabletop):
     assert float(trainer.params.params["offsets"].detach().abs().max()) == 0
     trainer.run(progress=False, stop_after=30)
     assert float(trainer.params.params["offsets"].detach().abs().max()) > 0
+
+
+def test_the_time_window_opens_from_the_middle(moving_tabletop):
+    ds = load_dataset(moving_tabletop)
+    trainer = DynamicTrainer(ds, TrainConfig(**{**QUICK, "steps": 100, "motion_curriculum": 0.5}))
+    mid = 0.5 * (trainer.basis.t0 + trainer.basis.t1)
+    trainer.step = 1
+    early = {trainer._next_view() for _ in range(40)}
+    assert len(early) <= 4  # the views nearest the middle
+    assert max(abs(float(trainer.times[i]) - mid) for i in early) < 0.5 * (trainer.basis.t1 - trainer.basis.t0) / 2
+    trainer.step = 60
+    late = {trainer._next_view() for _ in range(200)}
+    assert late == set(range(len(trainer.times)))  # the whole capture once the window is open
+
+
+@pytest.mark.parametrize("field,value", [("motion_l1", -1.0), ("motion_curriculum", 1.5), ("object_mask_weight", -0.1),
+                                         ("lr_object_track", 0.0)])
+def test_motion_settings_are_checked(field, value):
+    with pytest.raises(InvalidArgumentError, match=field):
+        TrainConfig(**{field: value})

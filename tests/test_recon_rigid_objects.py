@@ -77,3 +77,15 @@ def test_object_checkpoints_resume(box_and_ball, tmp_path):
     assert torch.equal(resumed.params.params["labels"], trainer.params.params["labels"])
     resumed.run(progress=False)
     assert resumed.step == 40
+
+
+def test_a_single_masked_view_still_trains_and_labels(box_and_ball):
+    from scenegen.data.masks import object_mask_paths
+
+    ds = load_dataset(box_and_ball)
+    ds.mask_paths = object_mask_paths(ds.image_paths, ds.mask_paths[0])  # too few views to triangulate a path
+    trainer = ObjectTrainer(ds, TrainConfig(steps=10, sh_degree=0, checkpoint_every=0))
+    assert trainer.object_values == []
+    trainer.run(progress=False)  # no NaN from the empty keyframe set
+    scene = train(ds, TrainConfig(steps=10, sh_degree=0, checkpoint_every=0), progress=False, evaluate_split=False)
+    assert sorted(scene.objects) == ["sliding_box", "still_ball"]  # labelled from the one mask after training

@@ -1,11 +1,12 @@
-"""Reconstruction: fit Gaussians (and later motion and objects) to a posed dataset.
+"""Reconstruction: fit Gaussians, their motion and the objects they form to a posed dataset.
 
 Names load on first use, so reading `TrainConfig` (e.g. for CLI defaults) imports no torch.
 """
 
 import importlib
 
-_LAZY = {"TrainConfig": "config", "Trainer": "trainer", "train": "trainer", "evaluate": "evaluation"}
+_LAZY = {"TrainConfig": "config", "Trainer": "trainer", "train": "trainer", "evaluate": "evaluation",
+         "DynamicTrainer": "motion", "ObjectTrainer": "rigid_objects", "find_objects": "segment", "split_objects": "segment"}
 __all__ = sorted(_LAZY)
 
 

@@ -43,8 +43,7 @@ class TrainConfig:
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
-    motion_smooth: float = 0.0  # neighbours' coefficients alike (over the extent): motion in coherent pieces
-    motion_curriculum: float = 0.5  # the time window trained on opens from the middle to the whole capture over this share of the steps
+    motion_curriculum: float = 0.0  # the time window trained on opens from the middle to the whole capture over this share of the steps
     lr_object_track: float = 1e-3  # rigid objects' path coefficients, times the extent, decaying like the means'
     lr_object_rotation: float = 1e-2  # rigid objects' rotation coefficients
     object_smooth: float = 1.0  # rigid objects' keyframes bend little (second differences)
@@ -83,7 +82,7 @@ class TrainConfig:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.motion_curriculum <= 1:
             raise InvalidArgumentError(f"motion_curriculum must be in [0, 1], got {self.motion_curriculum}")
-        for name in ("motion_l1", "motion_smooth", "object_mask_weight", "object_smooth"):
+        for name in ("motion_l1", "object_mask_weight", "object_smooth"):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.motion not in ("auto", "static", "dynamic"):

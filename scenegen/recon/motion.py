@@ -23,7 +23,6 @@ from .densify import ParamSet
 from .trainer import Trainer, _gaussians
 
 MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")
-SMOOTH_NEIGHBOURS = 8
 MIN_WINDOW_VIEWS = 4
 
 
@@ -51,7 +50,6 @@ class DynamicTrainer(Trainer):
         tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
         self.base_lrs = self._learning_rates()
         self.params = ParamSet(tensors, self.base_lrs)
-        self._nn, self._nn_step = None, 0
 
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
@@ -95,28 +93,9 @@ class DynamicTrainer(Trainer):
     def view_gaussians(self, i: int) -> Gaussians:
         return self.motion().apply(_gaussians(self.params), float(self.times[i]))
 
-    def _neighbours(self) -> torch.Tensor:
-        """[N, k] nearest neighbours of every Gaussian, refreshed every 100 steps and whenever
-        densification changes the count."""
-        n = len(self.params)
-        if self._nn is None or len(self._nn) != n or self.step - self._nn_step >= 100:
-            from .segment import neighbours
-
-            self._nn = neighbours(self.params.params["means"].detach(), SMOOTH_NEIGHBOURS + 1)[:, 1:]
-            self._nn_step = self.step
-        return self._nn
-
     def regularization(self, i: int):
-        """Sparsity (what does not move stays still) and local smoothness (neighbours move alike,
-        so motion comes in coherent pieces rather than per-Gaussian noise), on the coefficients."""
-        p, c = self.params.params, self.cfg
-        scale = 1.0 / max(self.extent, 1e-9)
-        loss = c.motion_l1 * p["offsets"].abs().mean() * scale
-        if c.motion_smooth > 0 and len(self.params) > SMOOTH_NEIGHBOURS:
-            nn = self._neighbours()
-            loss = loss + c.motion_smooth * ((p["offsets"][:, None] - p["offsets"][nn]).abs().mean() * scale
-                                            + (p["rotations"][:, None] - p["rotations"][nn]).abs().mean())
-        return loss
+        """Sparsity of the displacements: what does not move stays still."""
+        return self.cfg.motion_l1 * self.params.params["offsets"].abs().mean() / max(self.extent, 1e-9)
 
     def make_scene(self, metadata: dict) -> Scene:
         scene = super().make_scene(metadata)

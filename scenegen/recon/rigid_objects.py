@@ -10,17 +10,20 @@ masks say where the object is before any training:
 - Path from masks (`mask_path`): in every masked view the object's mask centroid defines a ray
   from the camera. The object's centre follows x(t) = x0 + sum_k b_k(t) a_k on the scene's
   temporal basis; x0 and a_k minimise the squared distances to the rays, a linear least-squares
-  problem (trajectory triangulation: the moving camera supplies the parallax). Its size comes
-  from the mask areas at the solved depths.
+  problem (trajectory triangulation: the moving camera supplies the parallax). The rays leave a
+  smooth slide along them loose, so the mask areas enter as a weak depth cue (depth = radius /
+  angular radius, with the radius one more unknown).
 - Each object starts as a ball of Gaussians of that size with the colour under its mask; the
   background's random start leaves the volume the objects sweep.
-- Its pose at time t: the centre x(t) and a rotation exp(sum_k b_k(t) r_k), all zero at the
-  middle of the range where the object's own frame is fixed. The translation coefficients start
-  from the triangulated path, the rotation at rest; all are trained with the Gaussians.
-- The time window trained on opens outward from the middle of the capture (`motion_curriculum`),
-  so a turn is followed a little further at a time instead of being guessed all at once.
+- Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
+  starts and stops is followed; they start on the triangulated path, at rest, and are trained
+  with the Gaussians. A silhouette loss (each object rendered alone, white on black, against its
+  mask) pulls each pose onto its mask, and an L1 penalty on the keyframes' second differences
+  keeps the ends and the instants few views see with their neighbours.
+- With `motion_curriculum`, the time window opens outward from the middle of the capture and
+  each keyframe it reaches starts from its neighbours' turn carried on at the same rate.
 - The result: one SceneObject per masked object with its Gaussians in its own frame, a Track
-  sampled from the fitted motion, and its remaining per-Gaussian motion.
+  through the keyframes, and its remaining per-Gaussian motion.
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ class ObjectTrainer(DynamicTrainer):
         """Adds the silhouette loss: each object rendered alone, as white on black, against its
         mask in this view (L1), which pulls its pose straight onto where the mask puts it."""
         loss = super().regularization(i)
-        if self.trans.shape[1] >= 3:
+        if len(self.object_values) and self.trans.shape[1] >= 3:
             # Keyframes change smoothly (second differences): the ends and instants few views see
             # follow their neighbours instead of wandering.
             for keys, scale in ((self.trans, 1.0 / max(self.extent, 1e-9)), (self.rot, 1.0)):
