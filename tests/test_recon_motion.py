@@ -73,6 +73,11 @@ def test_dynamic_checkpoints_resume(moving_tabletop, tmp_path):
 def test_cli_static_flag(moving_tabletop, tmp_path, capsys):
     assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "s"), "--steps", "20", "--static", "--no-eval"]) == 0
     assert load(tmp_path / "s" / "scene").background.motion is None
+    assert "object(s) from masks" in capsys.readouterr().out  # the dataset's masks split even a still fit
+    assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "n"), "--steps", "20", "--objects", "none", "--no-eval"]) == 0
+    assert not load(tmp_path / "n" / "scene").objects
+    assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "b"), "--objects", "colour"]) == 2
+    assert "objects must be one of" in capsys.readouterr().err
 
 
 def test_motion_is_held_during_the_warm_up(moving_tabletop):
