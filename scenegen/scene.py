@@ -18,6 +18,7 @@ from .errors import InvalidArgumentError
 from .gaussian_motion import GaussianMotion
 from .gaussians import Gaussians
 from .geometry import make_transform, quat_normalize, quat_slerp, quat_to_rotmat, rotmat_to_quat
+from .sh import rgb_to_sh_dc
 
 INTERPOLATIONS = ("linear", "cubic")
 BACKGROUND = "background"
@@ -260,6 +261,30 @@ class Scene:
 
         gaussians, ids = self.gaussians_at(t)
         return render(gaussians, camera, object_ids=ids, **kwargs)
+
+    def render_object_ids(self, camera: Camera, t: float | None = None, *, min_alpha: float = 0.5,
+                          backend: str = "auto") -> Tensor:
+        """[H, W] long: at each pixel, the object id (index into `object_names`) whose Gaussians
+        carry the most blending weight there, -1 where the scene covers less than `min_alpha`.
+        Unlike RenderOutput.object_id (the single heaviest Gaussian), a surface of many faint
+        Gaussians wins over one strong Gaussian behind it. Costs one render per three objects."""
+        from .render import render
+
+        gaussians, ids = self.gaussians_at(t)
+        n_obj = len(self.object_names)
+        weights = []
+        with torch.no_grad():
+            for first in range(0, n_obj, 3):
+                onehot = torch.stack([(ids == first + c).float() for c in range(3)], 1)  # [N, 3]
+                sh = torch.zeros(len(gaussians), 1, 3, dtype=gaussians.sh.dtype, device=gaussians.device)
+                sh[:, 0] = rgb_to_sh_dc(onehot.to(gaussians.sh.dtype))
+                g = Gaussians(gaussians.means, gaussians.scales, gaussians.quats, gaussians.opacities, sh)
+                out = render(g, camera, sh_degree=0, background=(0.0, 0.0, 0.0), backend=backend)
+                weights.append(out.rgb[0])
+                alpha = out.alpha[0, ..., 0]
+        per_object = torch.cat(weights, -1)[..., :n_obj]  # [H, W, n_obj]
+        best = per_object.argmax(-1)
+        return torch.where(alpha >= min_alpha, best, torch.full_like(best, -1))
 
     def __repr__(self) -> str:
         return (f"Scene({len(self.objects)} objects + background, {self.num_gaussians} Gaussians, "

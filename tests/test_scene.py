@@ -100,3 +100,24 @@ def test_scene_from_gaussians_and_name_clashes():
 def test_empty_scene_gaussians_at():
     g, ids = Scene().gaussians_at(0.0)
     assert len(g) == 0 and len(ids) == 0
+
+
+def test_object_ids_by_accumulated_weight_prefer_a_faint_surface_over_one_strong_gaussian():
+    """Object 1 is a wall of faint Gaussians in front; object 2 one strong Gaussian behind it.
+    The single heaviest Gaussian is object 2's, yet object 1 carries most of the weight."""
+    import math
+
+    from scenegen import Camera, Gaussians, Scene, SceneObject
+
+    cam = Camera.look_at([0.0, 0.0, -3.0], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0), fov_deg=30, width=24, height=24)
+    n = 20  # faint layers stacked in depth, each 0.1 opaque
+    front = Gaussians.from_points(torch.tensor([[0.0, 0.0, -0.5 - 0.01 * k] for k in range(n)]), scale=2.0, opacity=0.1)
+    back = Gaussians.from_points(torch.tensor([[0.0, 0.0, 1.0]]), scale=2.0, opacity=0.99)
+    scene = Scene(objects=[SceneObject("front", front), SceneObject("back", back)])
+    ids = scene.render_object_ids(cam)
+    assert ids.shape == (24, 24) and (ids[12, 12] == 1)
+    heaviest = scene.render(cam).object_id[0]
+    assert heaviest[12, 12] == 2  # what RenderOutput.object_id reports
+    empty = Scene(objects=[SceneObject("front", Gaussians.from_points(torch.tensor([[5.0, 5.0, 0.0]]), scale=0.01))])
+    assert (empty.render_object_ids(cam) == -1).all()
+    assert math.isfinite(float(ids.float().mean()))
