@@ -313,7 +313,7 @@ class ObjectTrainer(DynamicTrainer):
                 local = g[sel]
                 bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
                 meta = {"label": int(self.object_values[k]), "source": "masks", "gaussians": int(sel.sum()),
-                        "bounds": bounds.tolist(), "rigid_residual": 0.0}
+                        "bounds": bounds.tolist()}
                 objects.append(SceneObject(name, local, Track.from_matrices(self.key_times.tolist(), torch.stack(poses)), metadata=meta,
                                            motion=motion[sel]))
         out = Scene(background, objects, time_range=scene.time_range, cameras=scene.cameras, camera_times=scene.camera_times,
