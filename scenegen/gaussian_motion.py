@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .errors import InvalidArgumentError
 from .gaussians import Gaussians
-from .geometry import quat_multiply, quat_normalize
+from .geometry import quat_multiply, quat_normalize, rotation_vector_to_quat
 
 @dataclass
 class MotionBasis:
@@ -115,10 +115,7 @@ class GaussianMotion:
 
     def turn(self, t: float) -> Tensor:
         """[N, 4] quaternion of every Gaussian's turn at time t."""
-        v = self.rotation_vector(t)
-        # (cos |v|/2, v sin(|v|/2) / |v|), smooth at v = 0
-        angle = torch.sqrt((v ** 2).sum(1) + 1e-20)
-        return torch.cat([torch.cos(angle / 2)[:, None], v * (0.5 * torch.sinc(angle / (2 * math.pi)))[:, None]], 1)
+        return rotation_vector_to_quat(self.rotation_vector(t))
 
     @classmethod
     def fit(cls, basis: MotionBasis, times, displacements: Tensor, rotation_vectors: Tensor, time_centers: Tensor,
@@ -128,6 +125,10 @@ class GaussianMotion:
         pinv = torch.linalg.pinv(B)  # [K, T]
         coef = [torch.einsum("kt,tnd->nkd", pinv, x.double()).to(time_centers.dtype) for x in (displacements, rotation_vectors)]
         return cls(basis, coef[0], coef[1], time_centers, time_sharpness)
+
+    def trajectories(self, means: Tensor, times) -> Tensor:
+        """[T, N, 3] positions of `means` [N, 3] (their places at the middle of the range) at `times`."""
+        return torch.stack([means + self.displacement(float(t)) for t in times])
 
     def path_length(self, times) -> Tensor:
         """[N] largest distance of each mean from its position at the middle of the range, over `times`."""

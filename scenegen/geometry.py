@@ -95,6 +95,13 @@ def axis_angle_to_quat(axis: Tensor, angle: Tensor | float) -> Tensor:
     return torch.cat([torch.cos(half).unsqueeze(-1).expand(*axis.shape[:-1], 1), axis * torch.sin(half).unsqueeze(-1)], -1)
 
 
+def rotation_vector_to_quat(v: Tensor) -> Tensor:
+    """Quaternions [..., 4] of axis-angle vectors v [..., 3] (axis v/|v|, angle |v|), smooth at
+    v = 0: (cos |v|/2, v sin(|v|/2) / |v|)."""
+    angle = torch.sqrt((v ** 2).sum(-1, keepdim=True) + 1e-20)
+    return torch.cat([torch.cos(angle / 2), v * 0.5 * torch.sinc(angle / (2 * torch.pi))], -1)
+
+
 def quat_to_axis_angle(q: Tensor) -> Tensor:
     """Axis-angle vectors [..., 3] (direction = axis, length = angle in [0, pi]) of quaternions [..., 4]."""
     q = quat_normalize(q)

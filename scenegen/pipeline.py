@@ -93,20 +93,15 @@ def _videos(scene, posed, out: Path, progress: bool) -> None:
 
 def _time_stills(scene, camera, folder: Path) -> list[Path]:
     """renders/time_<t>.png: the scene from one camera at evenly spaced times of its range."""
-    import numpy as np
-    from PIL import Image
-
-    from .io.atomic import atomic_path
+    from .io.atomic import atomic_write_png
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     t0, t1 = scene.time_range
     for k in range(TIME_STILLS):
         t = t0 + (t1 - t0) * k / (TIME_STILLS - 1)
-        rgb = scene.render(camera, t, background=(0.0, 0.0, 0.0)).rgb[0].clamp(0, 1)
         path = folder / f"time_{t:08.3f}.png"
-        with atomic_path(path) as tmp:
-            Image.fromarray((rgb * 255).round().byte().numpy().astype(np.uint8)).save(tmp, format="PNG")
+        atomic_write_png(path, scene.render(camera, t, background=(0.0, 0.0, 0.0)).rgb[0])
         paths.append(path)
     return paths
 

@@ -10,7 +10,7 @@ import torch
 from scenegen.data import load_dataset
 from scenegen.gaussian_motion import MotionBasis
 from scenegen.recon import TrainConfig, train
-from scenegen.recon.rigid_objects import ObjectTrainer, mask_path, wants_objects
+from scenegen.recon.rigid_objects import ObjectTrainer, mask_path, read_masks, wants_objects
 from scenegen.synth import generate, load_spec
 
 
@@ -31,7 +31,7 @@ def test_mask_centroids_triangulate_the_paths(box_and_ball):
     ds = load_dataset(box_and_ball).split("train")
     truth = json.loads((box_and_ball / "ground_truth.json").read_text())
     basis = MotionBasis(float(ds.times.min()), float(ds.times.max()), 2, 2)
-    views = list(range(len(ds)))
+    views = read_masks(ds, range(len(ds)))
     for name, value, tolerance in (("still_ball", 2, 0.03), ("sliding_box", 1, 0.08)):
         x0, coef, radius, colour, used = mask_path(ds, views, value, basis)
         times, true = _true_path(truth, name)

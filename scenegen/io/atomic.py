@@ -60,3 +60,11 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def atomic_write_png(path: str | os.PathLike, image) -> None:
+    """An RGB image (float tensor [H, W, 3] in [0, 1], clamped) as an 8-bit PNG, written atomically."""
+    import imageio.v3 as iio
+
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, (image.clamp(0, 1) * 255).round().byte().numpy(), extension=".png")

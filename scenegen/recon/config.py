@@ -44,8 +44,8 @@ class TrainConfig:
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
     motion_curriculum: float = 0.0  # the time window trained on opens from the middle to the whole capture over this share of the steps
-    lr_object_track: float = 1e-3  # rigid objects' path coefficients, times the extent, decaying like the means'
-    lr_object_rotation: float = 1e-2  # rigid objects' rotation coefficients
+    lr_object_track: float = 1e-3  # rigid objects' keyframe positions, times the extent (eased off over the last fifth)
+    lr_object_rotation: float = 1e-2  # rigid objects' keyframe rotation vectors
     object_smooth: float = 1.0  # rigid objects' keyframes bend little (second differences)
     object_mask_weight: float = 0.2  # silhouette loss of objects trained as rigid bodies (timed datasets with masks)
     motion_warmup: int = 500  # steps fitted as a static scene before the motion is freed (at most a third of them)

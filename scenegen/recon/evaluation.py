@@ -9,16 +9,9 @@ import torch
 
 from ..data.dataset import Dataset
 from ..gaussians import Gaussians
-from ..io.atomic import atomic_path, atomic_write_bytes
+from ..io.atomic import atomic_write_bytes, atomic_write_png
 from ..metrics import psnr, ssim
 from ..render import render
-
-
-def _write_png(path: Path, image: torch.Tensor):
-    import imageio.v3 as iio
-
-    with atomic_path(path) as tmp:
-        iio.imwrite(tmp, (image.clamp(0, 1) * 255).round().byte().numpy(), extension=".png")
 
 
 def evaluate(gaussians, dataset: Dataset, *, sh_degree: int | None = None, backend: str = "auto",
@@ -40,8 +33,8 @@ def evaluate(gaussians, dataset: Dataset, *, sh_degree: int | None = None, backe
             psnrs.append(float(psnr(rgb, target)))
             ssims.append(float(ssim(rgb, target)))
             if out_dir is not None and i < save_images:
-                _write_png(out_dir / "renders" / f"{i:04d}.png", rgb)
-                _write_png(out_dir / "compare" / f"{i:04d}.png",
+                atomic_write_png(out_dir / "renders" / f"{i:04d}.png", rgb)
+                atomic_write_png(out_dir / "compare" / f"{i:04d}.png",
                            torch.cat([target, rgb, ((rgb - target).abs() * 4).clamp(0, 1)], dim=1))
             if progress is not None:
                 progress(i + 1, len(dataset))

@@ -37,7 +37,7 @@ def trajectories(scene: Scene, times: Tensor) -> Tensor:
     means = g.means.detach()
     if motion is None:
         return means.expand(len(times), -1, -1).clone()
-    return torch.stack([means + motion.displacement(float(t)).detach() for t in times])
+    return motion.trajectories(means, times).detach()
 
 
 def motion_labels(scene: Scene, *, move_fraction: float = 0.03, rigid_tolerance: float = 0.2, min_share: float = 0.05,

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..data.dataset import Dataset
 from ..gaussian_motion import GaussianMotion, MotionBasis
-from ..geometry import make_transform, quat_multiply, quat_to_rotmat
+from ..geometry import make_transform, quat_multiply, quat_to_rotmat, rotation_vector_to_quat
 from ..gaussians import Gaussians
 from ..render import render
 from ..scene import Scene, SceneObject, Track
@@ -53,22 +53,24 @@ MIN_MASK_PIXELS = 16
 MAX_KEYS = 64
 
 
-def _rotvec_quat(v: Tensor) -> Tensor:
-    angle = torch.sqrt((v ** 2).sum(-1, keepdim=True) + 1e-20)
-    return torch.cat([torch.cos(angle / 2), v * 0.5 * torch.sinc(angle / (2 * math.pi))], -1)
-
-
-def mask_path(dataset: Dataset, views: list[int], value: int, basis: MotionBasis, *, ridge: float = 1e-3,
-              size_weight: float = 0.05):
-    """(x0 [3], coefficients [K, 3], radius, colour [3], views used) of object `value`'s centre
-    path triangulated from its mask centroids in `views` (see the module doc); None when fewer
-    than 3 views show it."""
-    origins, dirs, times, spans, colours = [], [], [], [], []
+def read_masks(dataset: Dataset, views) -> dict[int, Tensor]:
+    """Object indices [H, W] (uint8) of each view in `views` that has a mask, by view index."""
+    masks = {}
     for i in views:
         m = dataset.mask(i)
-        if m is None:
-            continue
-        sel = instance_mask(m) == value
+        if m is not None:
+            masks[i] = instance_mask(m).to(torch.uint8)
+    return masks
+
+
+def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, basis: MotionBasis, *, ridge: float = 1e-3,
+              size_weight: float = 0.05):
+    """(x0 [3], coefficients [K, 3], radius, colour [3], views used) of object `value`'s centre
+    path triangulated from its mask centroids in the views of `masks` (view index -> object
+    indices, see read_masks; the module doc has the method); None when fewer than 3 views show it."""
+    origins, dirs, times, spans, colours = [], [], [], [], []
+    for i, m in masks.items():
+        sel = m == value
         if int(sel.sum()) < MIN_MASK_PIXELS:
             continue
         h, w = sel.shape
@@ -119,12 +121,13 @@ class ObjectTrainer(DynamicTrainer):
 
     def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None):
         super().__init__(dataset, config, out)
-        ds, views = self.train_ds, self.indices
-        values = sorted({int(v) for i in views if ds.mask(i) is not None for v in torch.unique(instance_mask(ds.mask(i))).tolist()} - {0})
+        ds = self.train_ds
+        self._masks = read_masks(ds, self.indices)  # read once: the paths and the silhouette loss use them
+        values = sorted({int(v) for m in self._masks.values() for v in torch.unique(m).tolist()} - {0})
         names = {int(k): v for k, v in (dataset.metadata or {}).get("mask_names", {}).items()}
         found = []
         for value in values:
-            path = mask_path(ds, views, value, self.basis)
+            path = mask_path(ds, self._masks, value, self.basis)
             if path is None:
                 log.info("scenegen train: object %d is seen whole in fewer than 3 views; it stays in the background", value)
                 continue
@@ -143,7 +146,6 @@ class ObjectTrainer(DynamicTrainer):
         self.track_opt = torch.optim.Adam([{"params": [self.trans], "lr": c.lr_object_track * self.extent, "name": "trans"},
                                            {"params": [self.rot], "lr": c.lr_object_rotation, "name": "rot"}], eps=1e-15)
         self._add_object_gaussians(found)
-        self._masks: dict[int, Tensor | None] = {}
         self._posed = (-1, None)
         self._white_sh = None
 
@@ -201,7 +203,7 @@ class ObjectTrainer(DynamicTrainer):
     def pose(self, k: int, t: float) -> tuple[Tensor, Tensor, Tensor]:
         """(R [3, 3], centre [3], quaternion [4]) of object k (0-based) at time t, differentiable."""
         w = self._key_weights(t)
-        q = _rotvec_quat(w @ self.rot[k])
+        q = rotation_vector_to_quat(w @ self.rot[k])
         return quat_to_rotmat(q), w @ self.trans[k], q
 
     def _open_keys(self, reach: float):
@@ -244,10 +246,7 @@ class ObjectTrainer(DynamicTrainer):
         return world
 
     def _view_mask(self, i: int) -> Tensor | None:
-        if i not in self._masks:
-            m = self.train_ds.mask(self.indices[i])
-            self._masks[i] = None if m is None else instance_mask(m).to(torch.uint8)
-        return self._masks[i]
+        return self._masks.get(self.indices[i])
 
     def regularization(self, i: int):
         """Adds the silhouette loss: each object rendered alone, as white on black, against its
@@ -342,4 +341,4 @@ def wants_objects(dataset: Dataset, objects: str) -> bool:
     return objects in ("auto", "masks") and dataset.mask_paths is not None and any(p is not None for p in dataset.mask_paths)
 
 
-__all__ = ["ObjectTrainer", "mask_path", "wants_objects"]
+__all__ = ["ObjectTrainer", "mask_path", "read_masks", "wants_objects"]

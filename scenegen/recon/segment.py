@@ -150,7 +150,7 @@ def _rigid_object(name: str, g, motion: GaussianMotion | None, times: Tensor, me
         track = Track.from_matrices([float(times[len(times) // 2])], make_transform(torch.eye(3), center)[None].double())
         return SceneObject(name, local, track, metadata=metadata, motion=motion)
     rest = local.means.detach().double()
-    world = torch.stack([g.means.detach().double() + motion.displacement(t).detach().double() for t in times.tolist()])
+    world = motion.trajectories(g.means, times).detach().double()
     poses = fit_rigid_path(rest, world, weights)
     offsets, turns = [], []
     for k, t in enumerate(times.tolist()):
