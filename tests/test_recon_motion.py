@@ -93,11 +93,11 @@ def test_the_time_window_opens_from_the_middle(moving_tabletop):
     ds = load_dataset(moving_tabletop)
     trainer = DynamicTrainer(ds, TrainConfig(**{**QUICK, "steps": 100, "motion_curriculum": 0.5}))
     mid = 0.5 * (trainer.basis.t0 + trainer.basis.t1)
-    trainer.step = 1
+    trainer.step = 30  # still in the warm-up (a third of the steps): the window stays shut
     early = {trainer._next_view() for _ in range(40)}
     assert len(early) <= 4  # the views nearest the middle
     assert max(abs(float(trainer.times[i]) - mid) for i in early) < 0.5 * (trainer.basis.t1 - trainer.basis.t0) / 2
-    trainer.step = 60
+    trainer.step = 85  # the warm-up's end plus half the remaining steps
     late = {trainer._next_view() for _ in range(200)}
     assert late == set(range(len(trainer.times)))  # the whole capture once the window is open
 

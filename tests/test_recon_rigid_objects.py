@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from scenegen.data import load_dataset
-from scenegen.gaussian_motion import MotionBasis
 from scenegen.recon import TrainConfig, train
-from scenegen.recon.rigid_objects import ObjectTrainer, mask_path, read_masks, wants_objects
+from scenegen.recon.rigid_objects import ObjectTrainer, interpolation_matrix, mask_path, read_masks, wants_objects
 from scenegen.synth import generate, load_spec
 
 
@@ -30,15 +29,32 @@ def _true_path(truth, name):
 def test_mask_centroids_triangulate_the_paths(box_and_ball):
     ds = load_dataset(box_and_ball).split("train")
     truth = json.loads((box_and_ball / "ground_truth.json").read_text())
-    basis = MotionBasis(float(ds.times.min()), float(ds.times.max()), 2, 2)
+    key_times = torch.linspace(float(ds.times.min()), float(ds.times.max()), 12, dtype=torch.float64)
     views = read_masks(ds, range(len(ds)))
     for name, value, tolerance in (("still_ball", 2, 0.03), ("sliding_box", 1, 0.08)):
-        x0, coef, radius, colour, used = mask_path(ds, views, value, basis)
+        keys, radius, colour, used = mask_path(ds, views, value, key_times)
         times, true = _true_path(truth, name)
-        estimate = torch.stack([x0 + basis(float(t), torch.float64) @ coef for t in times])
+        estimate = interpolation_matrix(times.double(), key_times) @ keys
         assert used >= 10 and float((estimate - true).norm(dim=1).mean()) < tolerance, name
         assert 0.05 < radius < 0.3 and colour.shape == (3,)
-    assert mask_path(ds, views, 9, basis) is None  # no such object
+        if name == "still_ball":  # its rays meet in one point: it stays there
+            assert float((keys - keys[0]).abs().max()) == 0
+        else:
+            assert float((keys[-1] - keys[0]).norm()) > 0.15  # the box slides 0.25 m
+    assert mask_path(ds, views, 9, key_times) is None  # no such object
+
+
+def test_an_object_turning_on_the_spot_stays_put(tmp_path):
+    """The block's mask area changes by half as it turns; its rays still meet in one point, so it
+    is not sent sliding along them."""
+    spec = load_spec("tabletop-dynamic")
+    spec.objects = [o for o in spec.objects if o.name == "turning_block"]
+    ds = load_dataset(generate(spec, tmp_path / "block", frames=20, size=(96, 72), progress=False, video=False))
+    key_times = torch.linspace(float(ds.times.min()), float(ds.times.max()), 10, dtype=torch.float64)
+    keys, radius, _, used = mask_path(ds, read_masks(ds, range(len(ds))), 1, key_times)
+    assert used >= 15 and float((keys - keys[0]).abs().max()) == 0
+    assert float((keys[0] - torch.tensor([0.2, 0.3, 0.09], dtype=torch.float64)).norm()) < 0.04
+    assert 0.08 < radius < 0.25
 
 
 def test_the_moving_object_separates_from_the_still_one(box_and_ball, tmp_path):

@@ -43,7 +43,7 @@ class TrainConfig:
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
-    motion_curriculum: float = 0.0  # the time window trained on opens from the middle to the whole capture over this share of the steps
+    motion_curriculum: float = 0.0  # the time window trained on opens from the middle to the whole capture over this share of the steps after the warm-up
     lr_object_track: float = 1e-3  # rigid objects' keyframe positions, times the extent (eased off over the last fifth)
     lr_object_rotation: float = 1e-2  # rigid objects' keyframe rotation vectors
     object_smooth: float = 1.0  # rigid objects' keyframes bend little (second differences)

@@ -69,12 +69,14 @@ class DynamicTrainer(Trainer):
     def _next_view(self) -> int:
         """With `motion_curriculum` > 0, the window of times trained on opens outward from the
         middle of the capture (where every motion is zero) to its ends over that share of the
-        steps, so each step asks the motion to go a little further than it already goes."""
+        steps after the warm-up (while the motion is held still, a wider window would only blur
+        the scene), so each step asks the motion to go a little further than it already goes."""
         share = self.cfg.motion_curriculum
         if share <= 0:
             return super()._next_view()
         mid, half = 0.5 * (self.basis.t0 + self.basis.t1), 0.5 * (self.basis.t1 - self.basis.t0)
-        reach = half * min(1.0, self.step / max(share * self.cfg.steps, 1.0))
+        warm = min(self.cfg.motion_warmup, self.cfg.steps // 3)
+        reach = half * min(1.0, max(self.step - warm, 0) / max(share * (self.cfg.steps - warm), 1.0))
         self._open_keys(reach)
         distance = (self.times - mid).abs()
         eligible = (distance <= reach + 1e-9).nonzero().squeeze(1)

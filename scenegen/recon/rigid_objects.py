@@ -8,15 +8,18 @@ than travels). An object's pixels all pull on the same six numbers per instant i
 masks say where the object is before any training:
 
 - Path from masks (`mask_path`): in every masked view the object's mask centroid defines a ray
-  from the camera. The object's centre follows x(t) = x0 + sum_k b_k(t) a_k on the scene's
-  temporal basis; x0 and a_k minimise the squared distances to the rays, a linear least-squares
-  problem (trajectory triangulation: the moving camera supplies the parallax). The rays leave a
-  smooth slide along them loose, so the mask areas enter as a weak depth cue (depth = radius /
-  angular radius, with the radius one more unknown).
+  from the camera. An object whose rays all pass near one point (within a tenth of its radius)
+  stays there: it is still, or turns on the spot. Otherwise its centre follows keyframes
+  (linearly interpolated) that minimise, by least squares, the distances to the rays, plus its
+  depth along each ray against its radius over the mask's angular radius (the radius one more
+  unknown; the mask area is a weak depth cue), plus the keyframes' steps in L1 (reweighted least
+  squares): objects rest between motions. The rays alone leave open how far the path lies from
+  the moving camera, since a path scaled about the camera's projects to the same centroids; the
+  prior that the object rests when it can settles it, from the instants it is still.
 - Each object starts as a ball of Gaussians of that size with the colour under its mask; the
   background's random start leaves the volume the objects sweep.
 - Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
-  starts and stops is followed; they start on the triangulated path, at rest, and are trained
+  starts and stops is followed; they start on the triangulated path, unturned, and are trained
   with the Gaussians. A silhouette loss (each object rendered alone, white on black, against its
   mask) pulls each pose onto its mask, and an L1 penalty on the keyframes' second differences
   keeps the ends and the instants few views see with their neighbours.
@@ -63,11 +66,30 @@ def read_masks(dataset: Dataset, views) -> dict[int, Tensor]:
     return masks
 
 
-def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, basis: MotionBasis, *, ridge: float = 1e-3,
-              size_weight: float = 0.05):
-    """(x0 [3], coefficients [K, 3], radius, colour [3], views used) of object `value`'s centre
-    path triangulated from its mask centroids in the views of `masks` (view index -> object
-    indices, see read_masks; the module doc has the method); None when fewer than 3 views show it."""
+def interpolation_matrix(times: Tensor, key_times: Tensor) -> Tensor:
+    """[F, K] weights that interpolate K keyframes at `key_times` linearly to each of `times`
+    (held at the ends)."""
+    W = torch.zeros(len(times), len(key_times), dtype=torch.float64)
+    for n, t in enumerate(times.tolist()):
+        W[n] = _key_weights(key_times, t).double()
+    return W
+
+
+def _key_weights(key_times: Tensor, t: float) -> Tensor:
+    """[K] linear-interpolation weights of the keyframes at time t (held at the ends)."""
+    kt = key_times
+    t = min(max(float(t), float(kt[0])), float(kt[-1]))
+    j = min(int(torch.searchsorted(kt, torch.tensor(t, dtype=kt.dtype), right=True)) - 1, len(kt) - 2)
+    a = (t - float(kt[j])) / max(float(kt[j + 1] - kt[j]), 1e-12)
+    w = torch.zeros(len(kt))
+    w[j], w[j + 1] = 1 - a, a
+    return w
+
+
+def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int):
+    """(origins [F, 3], unit directions [F, 3], times [F], angular radii [F], colour [3]) of the
+    rays through object `value`'s mask centroid in each view that shows it whole; None when
+    fewer than 3 do."""
     origins, dirs, times, spans, colours = [], [], [], [], []
     for i, m in masks.items():
         sel = m == value
@@ -79,9 +101,8 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, basis: Mot
             continue  # cut by the image border: its centroid is not the object's
         cam = dataset.cameras[i]
         u, v = float(us.double().mean()) + 0.5, float(vs.double().mean()) + 0.5
-        d_cam = torch.tensor([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), 1.0], dtype=torch.float64)
-        R = cam.c2w[:3, :3].double()
-        d = R @ d_cam
+        d = cam.c2w[:3, :3].double() @ torch.tensor([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), 1.0],
+                                                    dtype=torch.float64)
         origins.append(cam.c2w[:3, 3].double())
         dirs.append(d / d.norm())
         times.append(float(dataset.times[i]))
@@ -90,30 +111,53 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, basis: Mot
             colours.append(dataset.image(i)[sel].mean(0))
     if len(origins) < 3:
         return None
-    o, d = torch.stack(origins), torch.stack(dirs)
-    B = torch.stack([basis(t, torch.float64) for t in times])  # [F, K]
-    k = B.shape[1]
-    P = torch.eye(3, dtype=torch.float64) - d[:, :, None] * d[:, None, :]  # [F, 3, 3] projections off each ray
-    design = torch.cat([torch.eye(3, dtype=torch.float64).expand(len(o), 3, 3)] +
-                       [B[:, j, None, None] * torch.eye(3, dtype=torch.float64) for j in range(k)], dim=2)  # [F, 3, 3(K+1)]
-    # Unknowns: x0, a_1..a_K and the object's radius R. Rows: the path's distance off each ray,
-    # and (weighted by `size_weight`) its depth along the ray against R over the mask's angular
-    # radius, which pins down the smooth slide along the rays that the rays alone leave loose.
-    spans_t = torch.tensor(spans, dtype=torch.float64)
-    n_unknown = 3 * (k + 1) + 1
-    A_ray = torch.cat([(P @ design).reshape(-1, 3 * (k + 1)), torch.zeros(3 * len(o), 1, dtype=torch.float64)], 1)
+    return (torch.stack(origins), torch.stack(dirs), torch.tensor(times, dtype=torch.float64),
+            torch.tensor(spans, dtype=torch.float64), torch.stack(colours).mean(0))
+
+
+def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times: Tensor, *, still_ratio: float = 0.1,
+              path_l1: float = 1e-4, size_weight: float = 0.05, iterations: int = 30):
+    """(keyframe centres [K, 3] at `key_times`, radius, colour [3], views used) of object `value`'s
+    centre triangulated from its mask centroids in the views of `masks` (view index -> object
+    indices, see read_masks; the module doc has the method); None when fewer than 3 views show it
+    whole."""
+    rays = _mask_rays(dataset, masks, value)
+    if rays is None:
+        return None
+    o, d, times, spans, colour = rays
+    eye = torch.eye(3, dtype=torch.float64)
+    P = eye - d[:, :, None] * d[:, None, :]  # [F, 3, 3] projections off each ray
+    # Still: the one point nearest all the rays. An object that turns on the spot is still here.
+    x0 = torch.linalg.lstsq(P.reshape(-1, 3), (P @ o[:, :, None]).reshape(-1)).solution
+    off = (P @ (x0 - o)[:, :, None]).squeeze(-1).norm(dim=1)
+    depth = ((x0 - o) * d).sum(1).clamp_min(1e-6)
+    radius = float(torch.median(spans * depth))
+    K = len(key_times)
+    if float(off.pow(2).mean().sqrt()) <= still_ratio * radius:
+        return x0.expand(K, 3).clone(), radius, colour, len(o)
+    # Moving: keyframes interpolated to each view's time, each view's ray passing through its
+    # centre; the depth along the ray against the object's radius over the mask's angular radius
+    # (one more unknown); and the keyframes' steps in L1 (reweighted least squares), so the
+    # object rests where it can. Rays alone leave the path's scale about the moving camera open.
+    F = len(o)
+    W = interpolation_matrix(times, key_times.double())
+    zeros = lambda n: torch.zeros(n, 1, dtype=torch.float64)  # noqa: E731
+    A_ray = torch.cat([torch.einsum("fij,fk->fikj", P, W).reshape(3 * F, 3 * K), zeros(3 * F)], 1)
     y_ray = (P @ o[:, :, None]).reshape(-1)
-    A_depth = torch.cat([(d[:, None, :] @ design)[:, 0], -(1.0 / spans_t)[:, None]], 1) * math.sqrt(size_weight)
+    A_depth = torch.cat([torch.einsum("fj,fk->fkj", d, W).reshape(F, 3 * K), -(1.0 / spans)[:, None]], 1) * math.sqrt(size_weight)
     y_depth = (d * o).sum(1) * math.sqrt(size_weight)
-    reg = math.sqrt(ridge * len(o)) * torch.eye(n_unknown, dtype=torch.float64)[3:-1]
-    A = torch.cat([A_ray, A_depth, reg])
-    y = torch.cat([y_ray, y_depth, torch.zeros(3 * k, dtype=torch.float64)])
-    theta = torch.linalg.lstsq(A, y).solution
-    x0, coef, radius = theta[:3], theta[3:-1].reshape(k, 3), float(theta[-1])
-    if not radius > 0:
-        centres = x0 + B @ coef
-        radius = float(torch.median(spans_t * ((centres - o) * d).sum(1).clamp_min(1e-6)))
-    return x0, coef, radius, torch.stack(colours).mean(0), len(o)
+    step = torch.diff(torch.eye(K, dtype=torch.float64), dim=0)  # [K-1, K]
+    eps = 1e-3 * float(depth.median())
+    weights = torch.ones(K - 1, dtype=torch.float64)
+    for _ in range(iterations):
+        A_step = ((weights[:, None] * step)[:, None, :, None] * eye[None, :, None, :]).reshape(3 * (K - 1), 3 * K)
+        A = torch.cat([A_ray, A_depth, torch.cat([A_step, zeros(3 * (K - 1))], 1) * math.sqrt(path_l1 * F)])
+        theta = torch.linalg.lstsq(A, torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64)])).solution
+        keys = theta[:-1].reshape(K, 3)
+        weights = 1.0 / torch.sqrt((step @ keys).norm(dim=1) + eps)
+    if float(theta[-1]) > 0:
+        radius = float(theta[-1])
+    return keys, radius, colour, len(o)
 
 
 class ObjectTrainer(DynamicTrainer):
@@ -126,20 +170,19 @@ class ObjectTrainer(DynamicTrainer):
         values = sorted({int(v) for m in self._masks.values() for v in torch.unique(m).tolist()} - {0})
         names = {int(k): v for k, v in (dataset.metadata or {}).get("mask_names", {}).items()}
         found = []
+        # Keyframed poses, one per two capture instants (4..64), linearly interpolated: a path that
+        # stops and starts is followed as well as a smooth one.
+        unique = len(torch.unique(self.times))
+        self.key_times = torch.linspace(self.basis.t0, self.basis.t1, min(MAX_KEYS, max(4, unique // 2 + 1)), dtype=torch.float64)
         for value in values:
-            path = mask_path(ds, self._masks, value, self.basis)
+            path = mask_path(ds, self._masks, value, self.key_times)
             if path is None:
                 log.info("scenegen train: object %d is seen whole in fewer than 3 views; it stays in the background", value)
                 continue
             found.append((value, *path))
         self.object_values = [f[0] for f in found]
         self.object_names = [names.get(v, f"object_{n}") for n, v in enumerate(self.object_values, start=1)]
-        # Keyframed poses, one per two capture instants (4..64), linearly interpolated: a path that
-        # stops and starts is followed as well as a smooth one.
-        unique = len(torch.unique(self.times))
-        self.key_times = torch.linspace(self.basis.t0, self.basis.t1, min(MAX_KEYS, max(4, unique // 2 + 1)), dtype=torch.float64)
-        start = [torch.stack([x0 + self.basis(float(t), torch.float64) @ coef for t in self.key_times]) for _, x0, coef, *_ in found]
-        self.trans = torch.nn.Parameter(torch.stack(start).float() if found else torch.zeros(0, len(self.key_times), 3))
+        self.trans = torch.nn.Parameter(torch.stack([f[1] for f in found]).float() if found else torch.zeros(0, len(self.key_times), 3))
         self.rot = torch.nn.Parameter(torch.zeros(len(found), len(self.key_times), 3))
         self.reached = torch.zeros(len(self.key_times), dtype=torch.bool)  # keyframes the time window has opened
         c = self.cfg
@@ -156,15 +199,13 @@ class ObjectTrainer(DynamicTrainer):
         p = {name: t.detach() for name, t in self.params.params.items()}
         n_bg = len(p["means"])
         keep = torch.ones(n_bg, dtype=torch.bool)
-        times = torch.linspace(self.basis.t0, self.basis.t1, 17).tolist()
-        for value, x0, coef, radius, colour, _ in found:
-            for t in times:
-                centre = (x0 + self.basis(t, torch.float64) @ coef).float()
+        for value, keys, radius, colour, _ in found:
+            for centre in keys.float():
                 keep &= (p["means"] - centre).norm(dim=1) > 1.2 * radius
         tensors = {name: t[keep] for name, t in p.items()}
         tensors["labels"] = torch.zeros(int(keep.sum()))
         sh_bases = p["shN"].shape[1]
-        for label, (value, x0, coef, radius, colour, _) in enumerate(found, start=1):
+        for label, (value, keys, radius, colour, _) in enumerate(found, start=1):
             n = OBJECT_GAUSSIANS
             direction = torch.randn(n, 3, generator=self.generator)
             direction = direction / direction.norm(dim=1, keepdim=True)
@@ -190,19 +231,9 @@ class ObjectTrainer(DynamicTrainer):
             self._idx_cache = (labels, [(rounded == k).nonzero().squeeze(1) for k in range(1, len(self.object_values) + 1)])
         return self._idx_cache[1]
 
-    def _key_weights(self, t: float) -> Tensor:
-        """[K] linear-interpolation weights of the keyframes at time t (held at the ends)."""
-        kt = self.key_times
-        t = min(max(float(t), float(kt[0])), float(kt[-1]))
-        j = min(int(torch.searchsorted(kt, torch.tensor(t, dtype=torch.float64), right=True)) - 1, len(kt) - 2)
-        a = (t - float(kt[j])) / max(float(kt[j + 1] - kt[j]), 1e-12)
-        w = torch.zeros(len(kt))
-        w[j], w[j + 1] = 1 - a, a
-        return w
-
     def pose(self, k: int, t: float) -> tuple[Tensor, Tensor, Tensor]:
         """(R [3, 3], centre [3], quaternion [4]) of object k (0-based) at time t, differentiable."""
-        w = self._key_weights(t)
+        w = _key_weights(self.key_times, t)
         q = rotation_vector_to_quat(w @ self.rot[k])
         return quat_to_rotmat(q), w @ self.trans[k], q
 
