@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ..data.dataset import Dataset
-from ..gaussian_motion import GaussianMotion, MotionBasis
+from ..gaussian_motion import GaussianMotion
 from ..geometry import make_transform, quat_multiply, quat_to_rotmat, rotation_vector_to_quat
 from ..gaussians import Gaussians
 from ..render import render
@@ -69,21 +69,14 @@ def read_masks(dataset: Dataset, views) -> dict[int, Tensor]:
 def interpolation_matrix(times: Tensor, key_times: Tensor) -> Tensor:
     """[F, K] weights that interpolate K keyframes at `key_times` linearly to each of `times`
     (held at the ends)."""
-    W = torch.zeros(len(times), len(key_times), dtype=torch.float64)
-    for n, t in enumerate(times.tolist()):
-        W[n] = _key_weights(key_times, t).double()
+    kt = key_times.double()
+    t = torch.as_tensor(times, dtype=torch.float64).reshape(-1).clamp(float(kt[0]), float(kt[-1]))
+    j = (torch.searchsorted(kt, t, right=True) - 1).clamp(0, len(kt) - 2)
+    a = (t - kt[j]) / (kt[j + 1] - kt[j]).clamp_min(1e-12)
+    W = torch.zeros(len(t), len(kt), dtype=torch.float64)
+    rows = torch.arange(len(t))
+    W[rows, j], W[rows, j + 1] = 1 - a, a
     return W
-
-
-def _key_weights(key_times: Tensor, t: float) -> Tensor:
-    """[K] linear-interpolation weights of the keyframes at time t (held at the ends)."""
-    kt = key_times
-    t = min(max(float(t), float(kt[0])), float(kt[-1]))
-    j = min(int(torch.searchsorted(kt, torch.tensor(t, dtype=kt.dtype), right=True)) - 1, len(kt) - 2)
-    a = (t - float(kt[j])) / max(float(kt[j + 1] - kt[j]), 1e-12)
-    w = torch.zeros(len(kt))
-    w[j], w[j + 1] = 1 - a, a
-    return w
 
 
 def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int):
@@ -140,7 +133,7 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
     # (one more unknown); and the keyframes' steps in L1 (reweighted least squares), so the
     # object rests where it can. Rays alone leave the path's scale about the moving camera open.
     F = len(o)
-    W = interpolation_matrix(times, key_times.double())
+    W = interpolation_matrix(times, key_times)
     zeros = lambda n: torch.zeros(n, 1, dtype=torch.float64)  # noqa: E731
     A_ray = torch.cat([torch.einsum("fij,fk->fikj", P, W).reshape(3 * F, 3 * K), zeros(3 * F)], 1)
     y_ray = (P @ o[:, :, None]).reshape(-1)
@@ -233,7 +226,7 @@ class ObjectTrainer(DynamicTrainer):
 
     def pose(self, k: int, t: float) -> tuple[Tensor, Tensor, Tensor]:
         """(R [3, 3], centre [3], quaternion [4]) of object k (0-based) at time t, differentiable."""
-        w = _key_weights(self.key_times, t)
+        w = interpolation_matrix(torch.tensor([float(t)]), self.key_times)[0].float()
         q = rotation_vector_to_quat(w @ self.rot[k])
         return quat_to_rotmat(q), w @ self.trans[k], q
 
