@@ -276,7 +276,8 @@ def train_cmd(
     backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
     static: bool = typer.Option(False, "--static", help="Fit a static scene even when the images carry several times."),
     objects: str = typer.Option("auto", help="Split into objects from: auto (masks if the dataset has them, else motion, "
-                                "else clusters on the supporting plane), masks, motion, geometry, none."),
+                                "else clusters on the supporting plane), masks, motion (what a still fit cannot explain, "
+                                "trained as rigid bodies; masks in OUTPUT/motion_masks), geometry, none."),
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first view, or a folder named like the images."),
 ):

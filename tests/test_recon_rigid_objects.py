@@ -4,6 +4,7 @@ still one."""
 
 import json
 
+import imageio.v3 as iio
 import pytest
 import torch
 
@@ -80,6 +81,35 @@ def test_the_moving_object_separates_from_the_still_one(box_and_ball, tmp_path):
     t = float(ds.times[1] + ds.times[2]) / 2
     assert torch.allclose(back.gaussians_at(t)[0].means, scene.gaussians_at(t)[0].means, atol=1e-5)
     assert torch.isfinite(scene.render(ds.cameras[0], t).rgb).all()
+
+
+def test_without_masks_the_moving_objects_are_found_from_what_moves(tmp_path):
+    """No masks: a still fit, the regions it cannot explain as masks, then rigid-body training."""
+    root = generate(load_spec("tabletop-dynamic"), tmp_path / "tabletop", frames=24, size=(128, 96), progress=False, video=False)
+    ds = load_dataset(root)
+    ds.mask_paths = None
+    cfg = TrainConfig(steps=600, sh_degree=1, sh_degree_interval=200, checkpoint_every=0, motion_warmup=100)
+    scene = train(ds, cfg, out=tmp_path / "run", progress=False, evaluate_split=False, objects="motion")
+    listing = json.loads((tmp_path / "run" / "motion_masks" / "masks.json").read_text())
+    assert listing["objects"] and len(listing["views"]) >= 10 and "support_plane" in listing
+    assert sorted(scene.objects) == [f"moving_{v}" for v in listing["objects"]]
+    assert all(o.metadata["source"] == "motion" for o in scene.objects.values())
+    # One set of masks lies on the sliding box (value 1 in the true masks) ...
+    truth_ds = load_dataset(root)
+    hits, total = {}, {}
+    for view, name in listing["views"].items():
+        found = torch.from_numpy(iio.imread(tmp_path / "run" / "motion_masks" / name)).long()
+        true = truth_ds.mask(int(view))
+        for v in listing["objects"]:
+            hits[v] = hits.get(v, 0) + int(((found == v) & (true == 1)).sum())
+            total[v] = total.get(v, 0) + int((found == v).sum())
+    box = max(hits, key=lambda v: hits[v] / max(total[v], 1))
+    assert hits[box] / total[box] > 0.7
+    # ... and the object trained from them slides with it.
+    times, true = _true_path(json.loads((root / "ground_truth.json").read_text()), "sliding_box")
+    obj = scene.objects[f"moving_{box}"]
+    moved = float((obj.pose_at(float(times[-1]))[:3, 3] - obj.pose_at(float(times[0]))[:3, 3]).norm())
+    assert moved > 0.5 * float((true[-1] - true[0]).norm())
 
 
 def test_object_checkpoints_resume(box_and_ball, tmp_path):

@@ -134,14 +134,18 @@ class Dataset:
     def split(self, name: str) -> "Dataset":
         """The images of split `name`. Without split information, "test" (and "val") holds every
         8th image and "train" the rest."""
+        return self.subset(self.split_indices(name))
+
+    def split_indices(self, name: str) -> Tensor:
+        """[K] long: the indices of split `name`'s images (see `split`)."""
         if name not in SPLITS and name not in self.splits:
             raise InvalidArgumentError(f"Dataset.split: unknown split {name!r}; available: {sorted(set(SPLITS) | set(self.splits))}")
         if name in self.splits:
-            return self.subset(self.splits[name])
+            return torch.as_tensor(self.splits[name], dtype=torch.long).reshape(-1)
         if self.splits:
             raise InvalidArgumentError(f"Dataset.split: this dataset has splits {self.split_names}, not {name!r}")
         every = torch.arange(len(self)) % HOLDOUT_EVERY == 0
-        return self.subset(every.nonzero().squeeze(1) if name != "train" else (~every).nonzero().squeeze(1))
+        return every.nonzero().squeeze(1) if name != "train" else (~every).nonzero().squeeze(1)
 
     def image_size(self, i: int) -> tuple[int, int]:
         if self.cameras is not None:

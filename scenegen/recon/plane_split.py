@@ -61,6 +61,27 @@ def supporting_plane(points: Tensor, up: Tensor, *, thickness: float, max_tilt_d
     return None
 
 
+def _solid_points(scene: Scene, min_opacity: float):
+    """(indices of the opaque background Gaussians, their means [P, 3] float64, scene size, spacing,
+    plane thickness), or None with fewer than 100 of them."""
+    g = scene.background.gaussians
+    solid = (torch.sigmoid(g.opacities.detach()) >= min_opacity).nonzero().squeeze(1)
+    if len(solid) < 100:
+        return None
+    points = g.means.detach()[solid].double()
+    size = scene_size(points)
+    spacing = float(torch.median((points[neighbours(points, 2)[:, 1]] - points).norm(dim=1)))
+    return solid, points, size, spacing, max(2.0 * spacing, 0.01 * size)
+
+
+def support_plane(scene: Scene, *, min_opacity: float = 0.3) -> tuple[Tensor, float] | None:
+    """(normal [3] pointing up, offset d: normal . x + d = 0) of the scene's supporting plane
+    (its opaque background Gaussians' largest near-horizontal plane), or None."""
+    solid = _solid_points(scene, min_opacity)
+    found = None if solid is None else supporting_plane(solid[1], scene_up(scene), thickness=solid[4])
+    return None if found is None else (found[0], found[1])
+
+
 def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0.01, max_object_fraction: float = 0.5) -> Tensor:
     """[N] label of each background Gaussian: 0 for the background (the plane, what is below it,
     and clusters too big or too small to be objects), 1.. for the clusters on the plane, largest
@@ -68,14 +89,10 @@ def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0
     g = scene.background.gaussians
     n = len(g)
     labels = torch.zeros(n, dtype=torch.long)
-    opacity = torch.sigmoid(g.opacities.detach())
-    solid = (opacity >= min_opacity).nonzero().squeeze(1)
-    if len(solid) < 100:
+    found = _solid_points(scene, min_opacity)
+    if found is None:
         return labels
-    points = g.means.detach()[solid].double()
-    size = scene_size(points)
-    spacing = float(torch.median((points[neighbours(points, 2)[:, 1]] - points).norm(dim=1)))
-    thickness = max(2.0 * spacing, 0.01 * size)
+    solid, points, size, spacing, thickness = found
     found = supporting_plane(points, scene_up(scene), thickness=thickness)
     if found is None:
         log.info("scenegen: no supporting plane found; the scene stays one background")

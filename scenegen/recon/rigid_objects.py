@@ -8,14 +8,17 @@ than travels). An object's pixels all pull on the same six numbers per instant i
 masks say where the object is before any training:
 
 - Path from masks (`mask_path`): in every masked view the object's mask centroid defines a ray
-  from the camera. An object whose rays all pass near one point (within a tenth of its radius)
+  from the camera. An object whose rays all pass near one point (within a quarter of its radius)
   stays there: it is still, or turns on the spot. Otherwise its centre follows keyframes
   (linearly interpolated) that minimise, by least squares, the distances to the rays, plus its
   depth along each ray against its radius over the mask's angular radius (the radius one more
   unknown; the mask area is a weak depth cue), plus the keyframes' steps in L1 (reweighted least
   squares): objects rest between motions. The rays alone leave open how far the path lies from
   the moving camera, since a path scaled about the camera's projects to the same centroids; the
-  prior that the object rests when it can settles it, from the instants it is still.
+  prior that the object rests when it can settles it, from the instants it is still. Masks found
+  from motion (recon/change_masks.py) bring the supporting plane of their still fit: the object
+  then also keeps one height above it where it can, and their areas, which are what stood out
+  rather than the object's outline, give no size cue.
 - Each object starts as a ball of Gaussians of that size with the colour under its mask; the
   background's random start leaves the volume the objects sweep.
 - Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
@@ -79,11 +82,14 @@ def interpolation_matrix(times: Tensor, key_times: Tensor) -> Tensor:
     return W
 
 
-def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int):
-    """(origins [F, 3], unit directions [F, 3], times [F], angular radii [F], colour [3]) of the
-    rays through object `value`'s mask centroid in each view that shows it whole; None when
-    fewer than 3 do."""
-    origins, dirs, times, spans, colours = [], [], [], [], []
+def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int, plane: tuple[Tensor, float] | None = None):
+    """(origins [F, 3], unit directions [F, 3], times [F], angular radii [F], colour [3], contact
+    depths [F]) of the rays through object `value`'s mask centroid in each view that shows it
+    whole; None when fewer than 3 do. With the supporting `plane`, a view's contact depth is where
+    the object stands along its ray: the median, over the mask's columns, of the depth along the
+    ray of the point where the column's lowest pixel edge meets the plane (NaN without a plane or
+    when the mask's bottom is above the horizon)."""
+    origins, dirs, times, spans, colours, contacts = [], [], [], [], [], []
     for i, m in masks.items():
         sel = m == value
         if int(sel.sum()) < MIN_MASK_PIXELS:
@@ -93,31 +99,50 @@ def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int):
         if int(us.min()) == 0 or int(vs.min()) == 0 or int(us.max()) == w - 1 or int(vs.max()) == h - 1:
             continue  # cut by the image border: its centroid is not the object's
         cam = dataset.cameras[i]
-        u, v = float(us.double().mean()) + 0.5, float(vs.double().mean()) + 0.5
-        d = cam.c2w[:3, :3].double() @ torch.tensor([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), 1.0],
-                                                    dtype=torch.float64)
-        origins.append(cam.c2w[:3, 3].double())
-        dirs.append(d / d.norm())
+        R, o = cam.c2w[:3, :3].double(), cam.c2w[:3, 3].double()
+
+        def ray(u, v):
+            return torch.stack([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), torch.ones_like(u)], -1) @ R.T
+
+        d = ray(us.double().mean()[None] + 0.5, vs.double().mean()[None] + 0.5)[0]
+        d = d / d.norm()
+        contact = math.nan
+        if plane is not None:
+            cols = sel.any(0).nonzero().squeeze(1)
+            bottom = h - 1 - torch.flip(sel[:, cols].long(), [0]).argmax(0)  # each column's lowest pixel
+            rays = ray(cols.double() + 0.5, bottom.double() + 1.0)
+            normal, offset = plane[0].double(), float(plane[1])
+            reach = -(normal @ o + offset) / (rays @ normal)
+            hit = reach > 0
+            if bool(hit.any()):
+                contact = float(((reach[hit, None] * rays[hit]) @ d).median())
+        origins.append(o)
+        dirs.append(d)
         times.append(float(dataset.times[i]))
         spans.append(math.sqrt(float(sel.sum()) / math.pi) / float(cam.fx))  # radius over depth
+        contacts.append(contact)
         if len(colours) < 8:
             colours.append(dataset.image(i)[sel].mean(0))
     if len(origins) < 3:
         return None
-    return (torch.stack(origins), torch.stack(dirs), torch.tensor(times, dtype=torch.float64),
-            torch.tensor(spans, dtype=torch.float64), torch.stack(colours).mean(0))
+    f64 = torch.float64
+    return (torch.stack(origins), torch.stack(dirs), torch.tensor(times, dtype=f64), torch.tensor(spans, dtype=f64),
+            torch.stack(colours).mean(0), torch.tensor(contacts, dtype=f64))
 
 
-def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times: Tensor, *, still_ratio: float = 0.1,
-              path_l1: float = 1e-4, size_weight: float = 0.05, iterations: int = 30):
+def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times: Tensor, *, still_ratio: float = 0.25,
+              path_l1: float = 1e-4, size_weight: float = 0.05, plane: tuple[Tensor, float] | None = None,
+              plane_weight: float = 1.0, iterations: int = 30):
     """(keyframe centres [K, 3] at `key_times`, radius, colour [3], views used) of object `value`'s
     centre triangulated from its mask centroids in the views of `masks` (view index -> object
     indices, see read_masks; the module doc has the method); None when fewer than 3 views show it
-    whole."""
-    rays = _mask_rays(dataset, masks, value)
+    whole. plane: the supporting plane (normal, d), when known: a moving object then also stands
+    where its mask's bottom meets the plane (its contact depth along each ray, weight
+    `plane_weight` per view, as much as a ray's)."""
+    rays = _mask_rays(dataset, masks, value, plane)
     if rays is None:
         return None
-    o, d, times, spans, colour = rays
+    o, d, times, spans, colour, contacts = rays
     eye = torch.eye(3, dtype=torch.float64)
     P = eye - d[:, :, None] * d[:, None, :]  # [F, 3, 3] projections off each ray
     # Still: the one point nearest all the rays. An object that turns on the spot is still here.
@@ -139,13 +164,17 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
     y_ray = (P @ o[:, :, None]).reshape(-1)
     A_depth = torch.cat([torch.einsum("fj,fk->fkj", d, W).reshape(F, 3 * K), -(1.0 / spans)[:, None]], 1) * math.sqrt(size_weight)
     y_depth = (d * o).sum(1) * math.sqrt(size_weight)
+    seen = torch.isfinite(contacts)  # the depth where the object stands on the plane, along its ray
+    A_contact = torch.cat([torch.einsum("fj,fk->fkj", d[seen], W[seen]).reshape(-1, 3 * K), zeros(int(seen.sum()))], 1)
+    y_contact = (d[seen] * o[seen]).sum(1) + contacts[seen]
+    A_contact, y_contact = A_contact * math.sqrt(plane_weight), y_contact * math.sqrt(plane_weight)
     step = torch.diff(torch.eye(K, dtype=torch.float64), dim=0)  # [K-1, K]
     eps = 1e-3 * float(depth.median())
     weights = torch.ones(K - 1, dtype=torch.float64)
     for _ in range(iterations):
         A_step = ((weights[:, None] * step)[:, None, :, None] * eye[None, :, None, :]).reshape(3 * (K - 1), 3 * K)
-        A = torch.cat([A_ray, A_depth, torch.cat([A_step, zeros(3 * (K - 1))], 1) * math.sqrt(path_l1 * F)])
-        theta = torch.linalg.lstsq(A, torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64)])).solution
+        A = torch.cat([A_ray, A_depth, torch.cat([A_step, zeros(3 * (K - 1))], 1) * math.sqrt(path_l1 * F), A_contact])
+        theta = torch.linalg.lstsq(A, torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64), y_contact])).solution
         keys = theta[:-1].reshape(K, 3)
         weights = 1.0 / torch.sqrt((step @ keys).norm(dim=1) + eps)
     if float(theta[-1]) > 0:
@@ -167,8 +196,17 @@ class ObjectTrainer(DynamicTrainer):
         # stops and starts is followed as well as a smooth one.
         unique = len(torch.unique(self.times))
         self.key_times = torch.linspace(self.basis.t0, self.basis.t1, min(MAX_KEYS, max(4, unique // 2 + 1)), dtype=torch.float64)
+        meta = dataset.metadata or {}
+        options = {}
+        if meta.get("mask_source") == "motion":
+            # Masks of what a still fit cannot explain: their areas are not the object's (no size
+            # cue), and the still fit's supporting plane is known.
+            options["size_weight"] = 0.0
+            if meta.get("support_plane") is not None:
+                plane = torch.tensor(meta["support_plane"], dtype=torch.float64)
+                options["plane"] = (plane[:3], float(plane[3]))
         for value in values:
-            path = mask_path(ds, self._masks, value, self.key_times)
+            path = mask_path(ds, self._masks, value, self.key_times, **options)
             if path is None:
                 log.info("scenegen train: object %d is seen whole in fewer than 3 views; it stays in the background", value)
                 continue
@@ -335,8 +373,8 @@ class ObjectTrainer(DynamicTrainer):
                     poses.append(make_transform(R.double(), c.double()))
                 local = g[sel]
                 bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
-                meta = {"label": int(self.object_values[k]), "source": "masks", "gaussians": int(sel.sum()),
-                        "bounds": bounds.tolist()}
+                meta = {"label": int(self.object_values[k]), "source": (self.dataset.metadata or {}).get("mask_source", "masks"),
+                        "gaussians": int(sel.sum()), "bounds": bounds.tolist()}
                 objects.append(SceneObject(name, local, Track.from_matrices(self.key_times.tolist(), torch.stack(poses)), metadata=meta,
                                            motion=motion[sel]))
         out = Scene(background, objects, time_range=scene.time_range, cameras=scene.cameras, camera_times=scene.camera_times,

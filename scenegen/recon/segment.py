@@ -7,7 +7,9 @@ in the background):
   and not hidden votes for the mask value under it; a Gaussian takes its most voted value.
   Gaussians that no view saw (a single first-frame mask leaves the far side unseen) take the
   label of their nearest neighbours, and a spatial majority vote removes speckle (`clean_labels`);
-- motion (recon/motion_groups.py): Gaussians whose trajectories move together;
+- motion (recon/motion_groups.py): Gaussians whose trajectories move together (training itself
+  first looks for moving objects without masks, recon/change_masks.py, and trains those it finds
+  as rigid bodies; this grouping is what is left when it finds none);
 - geometry (recon/plane_split.py): the clusters standing on the supporting plane.
 
 `split_objects` turns labels into objects. An object's canonical frame is centred on its

@@ -76,7 +76,9 @@ class Trainer:
             raise InvalidArgumentError(f"{dataset.root}: the dataset has no camera poses; run structure from motion first")
         self.dataset = dataset
         self.out = None if out is None else Path(out)
-        self.train_ds = dataset.split("train") if ("train" in dataset.splits or not dataset.splits) else dataset
+        whole = not ("train" in dataset.splits or not dataset.splits)
+        self.view_indices = torch.arange(len(dataset)) if whole else dataset.split_indices("train")  # train_ds view -> dataset view
+        self.train_ds = dataset if whole else dataset.subset(self.view_indices)
         self.scale_factor = self.cfg.downscale
         if self.cfg.max_image_size:
             longest = int(max(self.train_ds.cameras.width.max(), self.train_ds.cameras.height.max()))
@@ -129,6 +131,10 @@ class Trainer:
         """The (differentiable) Gaussians that training view i sees."""
         return _gaussians(self.params)
 
+    def pixel_weights(self, i: int, rgb: torch.Tensor) -> torch.Tensor | None:
+        """[H, W] weights of view i's pixels in the photometric loss (None: all count fully)."""
+        return None
+
     def regularization(self, i: int) -> torch.Tensor | float:
         """Extra loss terms for the step on view i (after view_gaussians(i))."""
         return 0.0
@@ -152,7 +158,7 @@ class Trainer:
         rgb = out.rgb[0]
         if cfg.exposure_compensation:
             rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
-        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda) + self.regularization(i)
+        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda, self.pixel_weights(i, rgb)) + self.regularization(i)
         if not torch.isfinite(loss):
             raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
                                 "the optimisation diverged: lower the learning rates or check the input images")
@@ -258,7 +264,10 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
 
     objects: how to split the trained scene into objects (recon/segment.py find_objects): "auto"
     (the training views' masks when the dataset has them, else motion for a dynamic scene, else
-    the clusters on the supporting plane), "masks", "motion", "geometry" or "none".
+    the clusters on the supporting plane), "masks", "motion", "geometry" or "none". A timed
+    dataset without masks, with "auto" or "motion", first gets a still fit whose unexplained
+    regions become masks of the moving objects (recon/change_masks.py, written to
+    OUT/motion_masks); when it finds some, they are trained as rigid bodies as masks would be.
     """
     out_dir = None if out is None else Path(out)
     config = config or TrainConfig()
@@ -272,6 +281,12 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     kind = Trainer
     if wants_motion(dataset, config):
         kind = ObjectTrainer if wants_objects(dataset, objects) else DynamicTrainer
+    if kind is DynamicTrainer and objects in ("auto", "motion"):
+        from .change_masks import masks_from_still_fit
+
+        masked = masks_from_still_fit(dataset, config, out_dir, progress=progress, reuse=resume)
+        if masked is not None:
+            dataset, kind = masked, ObjectTrainer
     trainer = kind(dataset, config, out_dir)
     if resume:
         if out_dir is None or not (out_dir / CHECKPOINT).is_file():

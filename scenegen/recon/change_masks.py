@@ -1,0 +1,294 @@
+"""Objects without masks: instance masks of what moves, from what a still fit cannot explain.
+
+A still (static) fit of a timed capture keeps what stays put: the room, the table, still objects.
+A moving object is somewhere else most of the time, so the still fit mostly shows what is behind
+its path, and in each frame the object stands out of the fit's render as a blob of residual where
+it is at that instant. An object that turns on the spot stands out too, since the fit blurs its
+orientations together. The residual (largest channel's absolute difference), box-filtered over a
+few percent of the image's width, is thresholded at a few times its median over the image (the
+fit's own noise level, so the threshold adapts to how well the rest is fitted); regions thinner
+than the filter are opened away, holes filled, and each region replaced by its convex hull.
+
+Regions are linked over time into tracks: a region joins the track whose region in one of the
+few views just before covers it most (nearby views see an object in nearly the same place), else
+the track whose last 3D centre (the region's centroid ray at the fit's median depth there) is
+within a few of its radii, else starts a track. Tracks that end where another starts (in 3D) are
+joined. A track keeps the regions that show its object whole (not cut by the border, not much
+smaller than its usual size: a partial region would pull the object's centre off); tracks seen
+whole in enough of the views become the objects, and their regions the instance masks that recon/rigid_objects.py then trains as rigid bodies, exactly as user-supplied masks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..camera import Camera
+from ..scene import Scene
+from .trainer import Trainer
+
+MASKS_FOLDER = "motion_masks"
+
+
+@dataclass
+class Region:
+    view: int
+    time: float
+    pixels: Tensor  # [H, W] bool
+    centre: Tensor  # [3] world
+    radius: float  # world units
+
+
+def blurred(image: Tensor, width: int) -> Tensor:
+    """[H, W] box filter of odd width >= 1 (edges averaged over the pixels inside)."""
+    k = max(1, width) | 1
+    return torch.nn.functional.avg_pool2d(image[None, None], k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
+
+
+def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int) -> list[Tensor]:
+    """Connected regions ([H, W] bool each, largest first) where the change map, box-filtered over
+    `smooth` pixels, exceeds `threshold`: opened by a little over half that width (a seam
+    between surfaces, which the filter widens to its own width, goes), closed, filled, each
+    replaced by its convex hull (a patchy object is whole), and those under `min_area` pixels
+    dropped."""
+    from scipy import ndimage
+
+    k = max(1, smooth) | 1
+    on = ndimage.binary_opening(blurred(change, k).numpy() > threshold, iterations=k // 2 + 1)
+    on = ndimage.binary_fill_holes(ndimage.binary_closing(on, iterations=max(1, k // 2)))
+    labels, count = ndimage.label(on)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    order = [int(i) for i in np.argsort(-sizes[1:]) + 1 if sizes[i] >= min_area]
+    return [convex_hull(torch.from_numpy(labels == i)) for i in order]
+
+
+def convex_hull(pixels: Tensor) -> Tensor:
+    """[H, W] bool: the pixels whose centres lie in the convex hull of the region's pixels."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    vs, us = pixels.nonzero(as_tuple=True)
+    points = torch.stack([us, vs], 1).double()
+    try:
+        hull = ConvexHull(points.numpy())
+    except (QhullError, ValueError):  # a line of pixels, or too few
+        return pixels
+    lo, hi = points.amin(0).long(), points.amax(0).long()
+    gv, gu = torch.meshgrid(torch.arange(int(lo[1]), int(hi[1]) + 1), torch.arange(int(lo[0]), int(hi[0]) + 1), indexing="ij")
+    grid = torch.stack([gu.reshape(-1), gv.reshape(-1)], 1).double()
+    eq = torch.from_numpy(hull.equations)  # [F, 3]: normal . p + offset <= 0 inside
+    inside = (grid @ eq[:, :2].T + eq[:, 2]).amax(1) <= 1e-9
+    out = pixels.clone()
+    out[gv.reshape(-1)[inside], gu.reshape(-1)[inside]] = True
+    return out
+
+
+def lift(pixels: Tensor, depth: Tensor, camera: Camera) -> tuple[Tensor, float] | None:
+    """The region's 3D centre (its centroid's ray at its median depth) and radius; None when
+    nothing was rendered under it."""
+    vs, us = pixels.nonzero(as_tuple=True)
+    d = depth[vs, us]
+    d = d[d > 0]
+    if len(d) == 0:
+        return None
+    z = float(d.median())
+    u, v = float(us.double().mean()) + 0.5, float(vs.double().mean()) + 0.5
+    local = torch.tensor([(u - float(camera.cx)) / float(camera.fx) * z, (v - float(camera.cy)) / float(camera.fy) * z, z],
+                         dtype=torch.float64)
+    centre = camera.c2w[:3, :3].double() @ local + camera.c2w[:3, 3].double()
+    return centre, math.sqrt(len(vs) / math.pi) / float(camera.fx) * z
+
+
+def _overlap(a: Tensor, b: Tensor, grow: int) -> float:
+    """Share of the smaller region that the other one, grown by `grow` pixels, covers."""
+    from scipy import ndimage
+
+    if a.shape != b.shape:
+        return 0.0
+    grown = torch.from_numpy(ndimage.binary_dilation(b.numpy(), iterations=max(1, grow)))
+    return int((a & grown).sum()) / max(1, min(int(a.sum()), int(b.sum())))
+
+
+def _near(a: Region, b: Region, reach: float, max_size_ratio: float = 2.5) -> float:
+    """3D distance of the two regions' centres when within `reach` of their larger radius and
+    their sizes alike (radii within `max_size_ratio`), else inf."""
+    d = float((a.centre - b.centre).norm())
+    alike = max(a.radius, b.radius) <= max_size_ratio * max(min(a.radius, b.radius), 1e-12)
+    return d if alike and d <= reach * max(a.radius, b.radius) else math.inf
+
+
+def link(regions: list[Region], *, reach: float = 2.0, min_overlap: float = 0.3, grow: int = 3, recent: int = 4) -> list[list[Region]]:
+    """Regions grouped into tracks over time, longest first (see the module doc). min_overlap and
+    grow: how much of a region the last one (grown by `grow` pixels) must cover, in one of the
+    `recent` views before; reach: in 3D, how many radii apart a region may be from a track's end."""
+    tracks: list[list[Region]] = []
+    by_time: dict[float, list[Region]] = {}
+    for r in regions:
+        by_time.setdefault(r.time, []).append(r)
+    times = sorted(by_time)
+    for n, t in enumerate(times):
+        taken: set[int] = set()
+        window = set(times[max(0, n - recent):n])
+        for r in sorted(by_time[t], key=lambda r: -int(r.pixels.sum())):
+            free = [k for k in range(len(tracks)) if k not in taken and tracks[k][-1].time != t]
+            scores = {k: _overlap(r.pixels, tracks[k][-1].pixels, grow) for k in free if tracks[k][-1].time in window}
+            best = max((k for k in scores if scores[k] >= min_overlap), key=scores.get, default=None)
+            if best is None:
+                dists = {k: _near(r, tracks[k][-1], reach) for k in free}
+                best = min((k for k in dists if dists[k] < math.inf), key=dists.get, default=None)
+            if best is None:
+                tracks.append([r])
+                best = len(tracks) - 1
+            else:
+                tracks[best].append(r)
+            taken.add(best)
+    return _join(tracks, reach)
+
+
+def _join(tracks: list[list[Region]], reach: float) -> list[list[Region]]:
+    """Tracks joined end to start when one ends before the other starts, near where it starts."""
+    tracks = sorted(tracks, key=lambda tr: tr[0].time)
+    joined = True
+    while joined:
+        joined = False
+        for a in tracks:
+            later = [b for b in tracks if b is not a and b[0].time > a[-1].time and _near(a[-1], b[0], reach) < math.inf]
+            if later:
+                b = min(later, key=lambda b: (b[0].time, _near(a[-1], b[0], reach)))
+                a.extend(b)
+                tracks.remove(b)
+                joined = True
+                break
+    return sorted(tracks, key=len, reverse=True)
+
+
+def residual_threshold(residual: Tensor, smooth_share: float = 0.04, contrast: float = 3.0, min_threshold: float = 0.05) -> tuple[int, float]:
+    """(filter width in pixels, threshold) for a residual image [H, W]: the width is
+    `smooth_share` of the image's, the threshold `contrast` times the filtered residual's median,
+    at least `min_threshold`."""
+    smooth = max(1, round(smooth_share * residual.shape[1]))
+    return smooth, max(min_threshold, contrast * float(blurred(residual, smooth).median()))
+
+
+class StillTrainer(Trainer):
+    """A static fit whose loss, after the first third of its steps, leaves out the pixels it
+    cannot explain (filtered residual over residual_threshold), so what moves is not baked into
+    the still fit as a faint ghost where it rested."""
+
+    def pixel_weights(self, i: int, rgb: Tensor) -> Tensor | None:
+        if self.step <= self.cfg.steps // 3:
+            return None
+        residual = (rgb.detach() - self.images[i]).abs().amax(-1)
+        smooth, threshold = residual_threshold(residual)
+        return (blurred(residual, smooth) <= threshold).to(rgb.dtype)
+
+
+def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, smooth_share: float = 0.04, contrast: float = 3.0,
+                     min_threshold: float = 0.05, min_area_share: float = 0.002) -> list[Region]:
+    """The regions of one view (`image` [H, W, 3] taken by `camera` at time t) that `scene` (a
+    still fit) cannot explain (see the module doc). smooth_share: the filter's width as a share of
+    the image's; contrast: the threshold over the filtered residual's median (at least
+    `min_threshold`); min_area_share: the smallest region as a share of the image."""
+    with torch.no_grad():
+        out = scene.render(camera, t)
+    residual = (out.rgb[0] - image).abs().amax(-1)
+    h, w = residual.shape
+    smooth, threshold = residual_threshold(residual, smooth_share, contrast, min_threshold)
+    found = []
+    for pixels in regions_of(residual, threshold=threshold, smooth=smooth, min_area=max(4, round(min_area_share * h * w))):
+        lifted = lift(pixels, out.depth[0, ..., 0], camera)
+        if lifted is not None:
+            found.append(Region(-1, t, pixels, *lifted))
+    return found
+
+
+def whole_views(track: list[Region], min_size_share: float = 0.6) -> list[Region]:
+    """The track's regions that show the object whole: not cut by the image's border, and at
+    least `min_size_share` of the track's median radius (a rigid object keeps its size; a much
+    smaller region is the part of it that stood out, which would pull its mask off centre)."""
+    radius = float(torch.tensor([r.radius for r in track]).median())
+    kept = []
+    for r in track:
+        rows, cols = r.pixels.any(1), r.pixels.any(0)
+        cut = bool(rows[0] or rows[-1] or cols[0] or cols[-1])
+        if not cut and r.radius >= min_size_share * radius:
+            kept.append(r)
+    return kept
+
+
+def change_masks(scene: Scene, cameras, images, times, *, min_views_share: float = 0.3, min_size_share: float = 0.6,
+                 max_objects: int = 8, progress: bool = False, **options) -> list[Tensor | None]:
+    """Instance masks ([H, W] uint8: 0 the background, 1.. the moving objects, most seen first) of
+    each view (images[i] taken by cameras[i] at times[i]) against a still fit `scene`, None for
+    the views where nothing moves. min_views_share: the share of the views a track must be seen
+    whole in to become an object; min_size_share: see whole_views; options: residual_regions's."""
+    from rich.progress import track
+
+    found: list[Region] = []
+    grow = 1
+    for i in track(range(len(cameras)), description="finding what moves", disable=not progress):
+        image = images[i]
+        grow = max(1, round(options.get("smooth_share", 0.04) * image.shape[1]))
+        for r in residual_regions(scene, cameras[i], image, float(times[i]), **options):
+            r.view = i
+            found.append(r)
+    tracks = [whole_views(tr, min_size_share) for tr in link(found, grow=grow)]
+    tracks = sorted((tr for tr in tracks if len(tr) >= max(3, min_views_share * len(cameras))), key=len, reverse=True)[:max_objects]
+    masks: list[Tensor | None] = [None] * len(cameras)
+    for value, members in enumerate(tracks, start=1):
+        for r in members:
+            if masks[r.view] is None:
+                masks[r.view] = torch.zeros(r.pixels.shape, dtype=torch.uint8)
+            masks[r.view][r.pixels & (masks[r.view] == 0)] = value
+    return masks
+
+
+def masks_from_still_fit(dataset, config, out=None, *, progress: bool = True, reuse: bool = False, still_share: float = 1 / 3):
+    """`dataset` with instance masks of its moving objects (see the module doc), or None when
+    nothing moves. A still fit with `still_share` of config's steps is trained first; the masks
+    of its training views are written to OUT/motion_masks (a temporary folder without `out`)
+    as PNGs; with `reuse`, masks already there are read instead."""
+    import json
+    import tempfile
+    from dataclasses import replace
+
+    import imageio.v3 as iio
+
+    from ..io.atomic import atomic_path, atomic_write_bytes
+    from .plane_split import support_plane
+
+    folder = Path(out) / MASKS_FOLDER if out is not None else Path(tempfile.mkdtemp(prefix="scenegen-motion-masks-"))
+    index = folder / "masks.json"
+    if not (reuse and index.is_file()):
+        still = StillTrainer(dataset, replace(config, motion="static", steps=max(1, round(still_share * config.steps)), checkpoint_every=0))
+        still.run(progress=progress)
+        scene = still.make_scene({})
+        views = [int(still.view_indices[i]) for i in still.indices]
+        masks = change_masks(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress)
+        files = {}
+        for view, mask in zip(views, masks):
+            if mask is not None:
+                name = f"{view:05d}.png"
+                with atomic_path(folder / name) as tmp:
+                    iio.imwrite(tmp, mask.numpy(), extension=".png")
+                files[str(view)] = name
+        values = sorted({int(v) for m in masks if m is not None for v in torch.unique(m).tolist()} - {0})
+        plane = support_plane(scene) if values else None
+        plane = None if plane is None else [*plane[0].tolist(), plane[1]]
+        atomic_write_bytes(index, json.dumps({"views": files, "objects": values, "support_plane": plane}, indent=1).encode())
+    listing = json.loads(index.read_text())
+    if not listing["objects"]:
+        return None
+    paths = [None] * len(dataset)
+    for view, name in listing["views"].items():
+        paths[int(view)] = folder / name
+    names = {str(v): f"moving_{v}" for v in listing["objects"]}
+    meta = {**(dataset.metadata or {}), "mask_names": names, "mask_source": "motion", "support_plane": listing.get("support_plane")}
+    return replace(dataset, mask_paths=paths, metadata=meta)
+
+
+__all__ = ["masks_from_still_fit", "change_masks", "residual_regions", "regions_of", "convex_hull", "lift", "link", "Region"]
