@@ -117,6 +117,22 @@ def test_geometry_finds_the_objects_on_the_floor(tabletop):
     assert len(split.objects) == 3 and all(o.metadata["source"] == "geometry" for o in split.objects.values())
 
 
+def test_objects_found_from_motion_are_joined_by_the_still_ones(tabletop):
+    """With "auto", a scene whose objects all came from motion also gets the still clusters on
+    its floor; asked for "motion" only, or with objects from masks, it stays as it is."""
+    scene, truth, _, _ = tabletop
+    static = Scene.from_gaussians(scene.background.gaussians, metadata={"up": [0.0, 0.0, 1.0]})
+    moving = split_objects(static, (truth == 1).long(), {1: "moving_1"}, source="motion")
+    found = find_objects(moving)
+    assert sorted(found.objects) == ["moving_1", "still_1", "still_2"]
+    assert {o.metadata["source"] for n, o in found.objects.items() if n != "moving_1"} == {"geometry"}
+    for name in ("still_1", "still_2"):  # the block and the ball (600 Gaussians each), whole
+        assert 400 < len(found.objects[name].gaussians) < 800
+    assert sorted(find_objects(moving, method="motion").objects) == ["moving_1"]
+    masked = split_objects(static, (truth == 1).long(), {1: "box"}, source="masks")
+    assert sorted(find_objects(masked).objects) == ["box"]
+
+
 def test_up_comes_from_metadata_or_cameras():
     from scenegen.camera import Camera, Cameras
 

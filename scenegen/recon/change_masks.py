@@ -247,13 +247,12 @@ def change_masks(scene: Scene, cameras, images, times, *, min_views_share: float
     return masks
 
 
-def masks_from_still_fit(dataset, config, out=None, *, progress: bool = True, reuse: bool = False, still_share: float = 1 / 3):
+def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reuse: bool = False, still_share: float = 1 / 3):
     """`dataset` with instance masks of its moving objects (see the module doc), or None when
     nothing moves. A still fit with `still_share` of config's steps is trained first; the masks
-    of its training views are written to OUT/motion_masks (a temporary folder without `out`)
-    as PNGs; with `reuse`, masks already there are read instead."""
+    of its training views are written to `folder` as PNGs, listed in folder/masks.json with the
+    supporting plane; with `reuse`, masks already listed there are read instead."""
     import json
-    import tempfile
     from dataclasses import replace
 
     import imageio.v3 as iio
@@ -261,7 +260,7 @@ def masks_from_still_fit(dataset, config, out=None, *, progress: bool = True, re
     from ..io.atomic import atomic_path, atomic_write_bytes
     from .plane_split import support_plane
 
-    folder = Path(out) / MASKS_FOLDER if out is not None else Path(tempfile.mkdtemp(prefix="scenegen-motion-masks-"))
+    folder = Path(folder)
     index = folder / "masks.json"
     if not (reuse and index.is_file()):
         still = StillTrainer(dataset, replace(config, motion="static", steps=max(1, round(still_share * config.steps)), checkpoint_every=0))

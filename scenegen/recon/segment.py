@@ -205,10 +205,19 @@ def find_objects(scene: Scene, dataset: Dataset | None = None, method: str = "au
     """The scene split into objects. method: "masks" (the dataset's instance masks), "motion"
     (Gaussians that move together; needs a dynamic scene), "geometry" (clusters on the supporting
     plane), "none", or "auto": masks when the dataset has them, else motion for a dynamic scene,
-    else geometry. Scenes that already have objects are returned unchanged."""
+    else geometry. Scenes that already have objects are returned unchanged, except that with "auto"
+    a scene whose objects were all found from motion also gets the still objects standing on its
+    supporting plane (geometry, on the background)."""
     if method not in METHODS:
         raise InvalidArgumentError(f"unknown object method {method!r}; choose one of {', '.join(METHODS)}")
-    if method == "none" or scene.objects or len(scene.background.gaussians) == 0:
+    if method == "none" or len(scene.background.gaussians) == 0:
+        return scene
+    if scene.objects:
+        if method == "auto" and all(o.metadata.get("source") == "motion" for o in scene.objects.values()):
+            from .plane_split import plane_labels
+
+            labels = plane_labels(scene)
+            return split_objects(scene, labels, {i: f"still_{i}" for i in range(1, int(labels.max()) + 1)}, source="geometry")
         return scene
     if method == "auto":
         if dataset is not None and dataset.mask_paths is not None:
@@ -242,8 +251,8 @@ def describe_objects(scene: Scene) -> str:
     """One line naming the scene's objects, their sizes and where they came from."""
     parts = [f"{name} ({o.metadata.get('gaussians', len(o.gaussians))} Gaussians{', moving' if len(o.track) > 1 else ''})"
              for name, o in scene.objects.items()]
-    source = next(iter(scene.objects.values())).metadata.get("source", "labels") if scene.objects else "none"
-    return f"{len(parts)} object(s) from {source}: " + ", ".join(parts) if parts else "no objects"
+    sources = " and ".join(sorted({o.metadata.get("source", "labels") for o in scene.objects.values()}))
+    return f"{len(parts)} object(s) from {sources}: " + ", ".join(parts) if parts else "no objects"
 
 
 __all__ = ["describe_objects", "labels_from_masks", "clean_labels", "split_objects", "find_objects", "sample_times", "neighbours", "METHODS"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -281,13 +282,19 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     kind = Trainer
     if wants_motion(dataset, config):
         kind = ObjectTrainer if wants_objects(dataset, objects) else DynamicTrainer
+    scratch = None
     if kind is DynamicTrainer and objects in ("auto", "motion"):
-        from .change_masks import masks_from_still_fit
+        from .change_masks import MASKS_FOLDER, masks_from_still_fit
 
-        masked = masks_from_still_fit(dataset, config, out_dir, progress=progress, reuse=resume)
+        if out_dir is None:
+            scratch = tempfile.TemporaryDirectory(prefix="scenegen-motion-masks-")
+        folder = out_dir / MASKS_FOLDER if out_dir is not None else Path(scratch.name)
+        masked = masks_from_still_fit(dataset, config, folder, progress=progress, reuse=resume)
         if masked is not None:
             dataset, kind = masked, ObjectTrainer
     trainer = kind(dataset, config, out_dir)
+    if scratch is not None:
+        scratch.cleanup()  # the trainer has read its masks
     if resume:
         if out_dir is None or not (out_dir / CHECKPOINT).is_file():
             raise InvalidArgumentError(f"resume: no checkpoint at {out_dir / CHECKPOINT if out_dir else '(no output folder)'}")
