@@ -43,6 +43,11 @@ def test_mask_centroids_triangulate_the_paths(box_and_ball):
         else:
             assert float((keys[-1] - keys[0]).norm()) > 0.15  # the box slides 0.25 m
     assert mask_path(ds, views, 9, key_times) is None  # no such object
+    # Where the box's mask meets the floor (z = 0) says how far it stands, with no size cue at all.
+    floor = (torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), 0.0)
+    keys, *_ = mask_path(ds, views, 1, key_times, size_weight=0.0, plane=floor)
+    times, true = _true_path(truth, "sliding_box")
+    assert float((interpolation_matrix(times.double(), key_times) @ keys - true).norm(dim=1).mean()) < 0.05
 
 
 def test_an_object_turning_on_the_spot_stays_put(tmp_path):

@@ -8,17 +8,18 @@ than travels). An object's pixels all pull on the same six numbers per instant i
 masks say where the object is before any training:
 
 - Path from masks (`mask_path`): in every masked view the object's mask centroid defines a ray
-  from the camera. An object whose rays all pass near one point (within a quarter of its radius)
-  stays there: it is still, or turns on the spot. Otherwise its centre follows keyframes
+  from the camera. An object whose rays mostly pass near one point (three quarters of them within
+  a fifth of its radius) stays there: it is still, or turns on the spot. Otherwise its centre follows keyframes
   (linearly interpolated) that minimise, by least squares, the distances to the rays, plus its
   depth along each ray against its radius over the mask's angular radius (the radius one more
   unknown; the mask area is a weak depth cue), plus the keyframes' steps in L1 (reweighted least
   squares): objects rest between motions. The rays alone leave open how far the path lies from
   the moving camera, since a path scaled about the camera's projects to the same centroids; the
   prior that the object rests when it can settles it, from the instants it is still. Masks found
-  from motion (recon/change_masks.py) bring the supporting plane of their still fit: the object
-  then also keeps one height above it where it can, and their areas, which are what stood out
-  rather than the object's outline, give no size cue.
+  from motion (recon/change_masks.py) bring the supporting plane of their still fit: in each
+  view the object then also stands where its mask's bottom meets the plane (a depth along its
+  ray), and their areas, which are what stood out rather than the object's outline, give no
+  size cue.
 - Each object starts as a ball of Gaussians of that size with the colour under its mask; the
   background's random start leaves the volume the objects sweep.
 - Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
@@ -130,7 +131,7 @@ def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int, plane: tu
             torch.stack(colours).mean(0), torch.tensor(contacts, dtype=f64))
 
 
-def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times: Tensor, *, still_ratio: float = 0.25,
+def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times: Tensor, *, still_ratio: float = 0.2,
               path_l1: float = 1e-4, size_weight: float = 0.05, plane: tuple[Tensor, float] | None = None,
               plane_weight: float = 1.0, iterations: int = 30):
     """(keyframe centres [K, 3] at `key_times`, radius, colour [3], views used) of object `value`'s
@@ -145,13 +146,22 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
     o, d, times, spans, colour, contacts = rays
     eye = torch.eye(3, dtype=torch.float64)
     P = eye - d[:, :, None] * d[:, None, :]  # [F, 3, 3] projections off each ray
-    # Still: the one point nearest all the rays. An object that turns on the spot is still here.
-    x0 = torch.linalg.lstsq(P.reshape(-1, 3), (P @ o[:, :, None]).reshape(-1)).solution
-    off = (P @ (x0 - o)[:, :, None]).squeeze(-1).norm(dim=1)
+    # Still: the one point nearest all the rays, in L1 (reweighted least squares from the plain
+    # least-squares point), so a few stray views do not pull it. An object that turns on the spot
+    # is still here. It counts as still when three quarters of the rays pass that close (some
+    # views' masks may be off).
+    ray_weights = torch.ones(len(o), dtype=torch.float64)
+    eps = None
+    for _ in range(10):
+        Pw = P * ray_weights[:, None, None]
+        x0 = torch.linalg.lstsq(Pw.reshape(-1, 3), (Pw @ o[:, :, None]).reshape(-1)).solution
+        off = (P @ (x0 - o)[:, :, None]).squeeze(-1).norm(dim=1)
+        eps = eps or 1e-3 * float(((x0 - o) * d).sum(1).abs().median()) + 1e-12
+        ray_weights = 1.0 / torch.sqrt(off + eps)
     depth = ((x0 - o) * d).sum(1).clamp_min(1e-6)
     radius = float(torch.median(spans * depth))
     K = len(key_times)
-    if float(off.pow(2).mean().sqrt()) <= still_ratio * radius:
+    if float(torch.quantile(off, 0.75)) <= still_ratio * radius:
         return x0.expand(K, 3).clone(), radius, colour, len(o)
     # Moving: keyframes interpolated to each view's time, each view's ray passing through its
     # centre; the depth along the ray against the object's radius over the mask's angular radius
@@ -174,7 +184,8 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
     for _ in range(iterations):
         A_step = ((weights[:, None] * step)[:, None, :, None] * eye[None, :, None, :]).reshape(3 * (K - 1), 3 * K)
         A = torch.cat([A_ray, A_depth, torch.cat([A_step, zeros(3 * (K - 1))], 1) * math.sqrt(path_l1 * F), A_contact])
-        theta = torch.linalg.lstsq(A, torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64), y_contact])).solution
+        y = torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64), y_contact])
+        theta = torch.linalg.lstsq(A, y).solution
         keys = theta[:-1].reshape(K, 3)
         weights = 1.0 / torch.sqrt((step @ keys).norm(dim=1) + eps)
     if float(theta[-1]) > 0:
