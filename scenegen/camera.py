@@ -154,6 +154,14 @@ class Camera:
         uv, depth = Cameras.stack([self]).project(points.unsqueeze(0))
         return uv[0], depth[0]
 
+    def pixel_rays(self, u: Tensor, v: Tensor) -> Tensor:
+        """World-space directions [..., 3] (float64, unit depth along the optical axis: a point at
+        depth z is position + z * ray) through pixel coordinates u, v [...] (pixel centres at
+        +0.5; distortion ignored)."""
+        u, v = torch.as_tensor(u, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
+        local = torch.stack([(u - self.cx) / self.fx, (v - self.cy) / self.fy, torch.ones_like(u)], -1)
+        return local @ self.c2w[:3, :3].double().T
+
     def to(self, device) -> "Camera":
         return replace(self, c2w=self.c2w.to(device), distortion=None if self.distortion is None else self.distortion.to(device))
 

@@ -107,3 +107,11 @@ def test_bad_cameras_raise_with_the_field_named(bad):
 def test_cameras_shape_mismatch_raises():
     with pytest.raises(InvalidArgumentError, match="fx"):
         Cameras(fx=[1.0, 2.0, 3.0], fy=1.0, cx=0, cy=0, width=4, height=4, c2w=torch.eye(4).expand(2, 4, 4))
+
+
+def test_pixel_rays_lead_back_to_the_projected_points():
+    cam = Camera.look_at([1.5, -2.0, 1.0], [0.0, 0.0, 0.2], width=120, height=90)
+    points = torch.tensor([[0.0, 0.0, 0.2], [0.3, -0.1, 0.0], [-0.2, 0.4, 0.5]])
+    uv, depth = cam.project(points)
+    back = cam.position.double() + depth.double()[:, None] * cam.pixel_rays(uv[:, 0], uv[:, 1])
+    assert torch.allclose(back, points.double(), atol=1e-4)

@@ -15,7 +15,8 @@ the track whose last 3D centre (the region's centroid ray at the fit's median de
 within a few of its radii, else starts a track. Tracks that end where another starts (in 3D) are
 joined. A track keeps the regions that show its object whole (not cut by the border, not much
 smaller than its usual size: a partial region would pull the object's centre off); tracks seen
-whole in enough of the views become the objects, and their regions the instance masks that recon/rigid_objects.py then trains as rigid bodies, exactly as user-supplied masks.
+whole in enough of the views become the objects, and their regions the instance masks that
+recon/rigid_objects.py then trains as rigid bodies, exactly as user-supplied masks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from ..scene import Scene
 from .trainer import Trainer
 
 MASKS_FOLDER = "motion_masks"
+SMOOTH_SHARE = 0.04  # the residual's box filter, as a share of the image's width
+CONTRAST = 3.0  # the threshold, over the filtered residual's median
+MIN_THRESHOLD = 0.05  # and at least this colour difference
 
 
 @dataclass
@@ -96,11 +100,8 @@ def lift(pixels: Tensor, depth: Tensor, camera: Camera) -> tuple[Tensor, float] 
     if len(d) == 0:
         return None
     z = float(d.median())
-    u, v = float(us.double().mean()) + 0.5, float(vs.double().mean()) + 0.5
-    local = torch.tensor([(u - float(camera.cx)) / float(camera.fx) * z, (v - float(camera.cy)) / float(camera.fy) * z, z],
-                         dtype=torch.float64)
-    centre = camera.c2w[:3, :3].double() @ local + camera.c2w[:3, 3].double()
-    return centre, math.sqrt(len(vs) / math.pi) / float(camera.fx) * z
+    centre = camera.position.double() + z * camera.pixel_rays(us.double().mean() + 0.5, vs.double().mean() + 0.5)
+    return centre, math.sqrt(len(vs) / math.pi) / camera.fx * z
 
 
 def _overlap(a: Tensor, b: Tensor, grow: int) -> float:
@@ -166,7 +167,8 @@ def _join(tracks: list[list[Region]], reach: float) -> list[list[Region]]:
     return sorted(tracks, key=len, reverse=True)
 
 
-def residual_threshold(residual: Tensor, smooth_share: float = 0.04, contrast: float = 3.0, min_threshold: float = 0.05) -> tuple[int, float]:
+def residual_threshold(residual: Tensor, smooth_share: float = SMOOTH_SHARE, contrast: float = CONTRAST,
+                       min_threshold: float = MIN_THRESHOLD) -> tuple[int, float]:
     """(filter width in pixels, threshold) for a residual image [H, W]: the width is
     `smooth_share` of the image's, the threshold `contrast` times the filtered residual's median,
     at least `min_threshold`."""
@@ -187,8 +189,8 @@ class StillTrainer(Trainer):
         return (blurred(residual, smooth) <= threshold).to(rgb.dtype)
 
 
-def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, smooth_share: float = 0.04, contrast: float = 3.0,
-                     min_threshold: float = 0.05, min_area_share: float = 0.002) -> list[Region]:
+def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, smooth_share: float = SMOOTH_SHARE,
+                     contrast: float = CONTRAST, min_threshold: float = MIN_THRESHOLD, min_area_share: float = 0.002) -> list[Region]:
     """The regions of one view (`image` [H, W, 3] taken by `camera` at time t) that `scene` (a
     still fit) cannot explain (see the module doc). smooth_share: the filter's width as a share of
     the image's; contrast: the threshold over the filtered residual's median (at least
@@ -229,13 +231,11 @@ def change_masks(scene: Scene, cameras, images, times, *, min_views_share: float
     from rich.progress import track
 
     found: list[Region] = []
-    grow = 1
     for i in track(range(len(cameras)), description="finding what moves", disable=not progress):
-        image = images[i]
-        grow = max(1, round(options.get("smooth_share", 0.04) * image.shape[1]))
-        for r in residual_regions(scene, cameras[i], image, float(times[i]), **options):
+        for r in residual_regions(scene, cameras[i], images[i], float(times[i]), **options):
             r.view = i
             found.append(r)
+    grow = max(1, round(options.get("smooth_share", SMOOTH_SHARE) * (images[0].shape[1] if len(images) else 1)))
     tracks = [whole_views(tr, min_size_share) for tr in link(found, grow=grow)]
     tracks = sorted((tr for tr in tracks if len(tr) >= max(3, min_views_share * len(cameras))), key=len, reverse=True)[:max_objects]
     masks: list[Tensor | None] = [None] * len(cameras)

@@ -100,18 +100,14 @@ def _mask_rays(dataset: Dataset, masks: dict[int, Tensor], value: int, plane: tu
         if int(us.min()) == 0 or int(vs.min()) == 0 or int(us.max()) == w - 1 or int(vs.max()) == h - 1:
             continue  # cut by the image border: its centroid is not the object's
         cam = dataset.cameras[i]
-        R, o = cam.c2w[:3, :3].double(), cam.c2w[:3, 3].double()
-
-        def ray(u, v):
-            return torch.stack([(u - float(cam.cx)) / float(cam.fx), (v - float(cam.cy)) / float(cam.fy), torch.ones_like(u)], -1) @ R.T
-
-        d = ray(us.double().mean()[None] + 0.5, vs.double().mean()[None] + 0.5)[0]
+        o = cam.position.double()
+        d = cam.pixel_rays(us.double().mean() + 0.5, vs.double().mean() + 0.5)
         d = d / d.norm()
         contact = math.nan
         if plane is not None:
             cols = sel.any(0).nonzero().squeeze(1)
             bottom = h - 1 - torch.flip(sel[:, cols].long(), [0]).argmax(0)  # each column's lowest pixel
-            rays = ray(cols.double() + 0.5, bottom.double() + 1.0)
+            rays = cam.pixel_rays(cols.double() + 0.5, bottom.double() + 1.0)
             normal, offset = plane[0].double(), float(plane[1])
             reach = -(normal @ o + offset) / (rays @ normal)
             hit = reach > 0

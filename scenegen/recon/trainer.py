@@ -77,7 +77,7 @@ class Trainer:
             raise InvalidArgumentError(f"{dataset.root}: the dataset has no camera poses; run structure from motion first")
         self.dataset = dataset
         self.out = None if out is None else Path(out)
-        whole = not ("train" in dataset.splits or not dataset.splits)
+        whole = bool(dataset.splits) and "train" not in dataset.splits  # splits without a train split: train on all
         self.view_indices = torch.arange(len(dataset)) if whole else dataset.split_indices("train")  # train_ds view -> dataset view
         self.train_ds = dataset if whole else dataset.subset(self.view_indices)
         self.scale_factor = self.cfg.downscale
