@@ -188,7 +188,7 @@ class Scene:
 
     def __init__(self, background: SceneObject | Gaussians | None = None, objects=None, *,
                  time_range: tuple[float, float] = (0.0, 0.0), cameras: Cameras | None = None,
-                 camera_times=None, metadata: dict | None = None):
+                 camera_times=None, metadata: dict | None = None, history: list | None = None):
         if background is None:
             background = Gaussians.empty()
         if isinstance(background, Gaussians):
@@ -213,6 +213,11 @@ class Scene:
             if cameras is None or len(self.camera_times) != len(cameras):
                 raise InvalidArgumentError(f"camera_times needs one time per capture camera ({0 if cameras is None else len(cameras)})")
         self.metadata: dict[str, Any] = dict(metadata or {})
+        # The journal of edits (scenegen.edit.history), saved with the scene, and this session's
+        # undo and redo stacks.
+        self.history: list[dict] = list(history or [])
+        self._undo: list = []
+        self._redo: list = []
 
     @classmethod
     def from_gaussians(cls, gaussians: Gaussians, **kwargs) -> "Scene":
@@ -285,6 +290,76 @@ class Scene:
         per_object = torch.cat(weights, -1)[..., :n_obj]  # [H, W, n_obj]
         best = per_object.argmax(-1)
         return torch.where(alpha >= min_alpha, best, torch.full_like(best, -1))
+
+    # Editing (scenegen.edit): every call is journaled in `history` and can be undone.
+    def edit(self, op: str, **args) -> "Scene":
+        """Run the edit `op` (a name in scenegen.edit.OPERATIONS) with `args`; returns the scene."""
+        from .edit.history import apply
+
+        return apply(self, op, **args)
+
+    def translate(self, name: str, offset) -> "Scene":
+        return self.edit("translate", object=name, offset=offset)
+
+    def rotate(self, name: str, axis, degrees: float, pivot=None, t: float | None = None) -> "Scene":
+        return self.edit("rotate", object=name, axis=axis, degrees=degrees, pivot=pivot, t=t)
+
+    def scale(self, name: str, factor: float, pivot=None) -> "Scene":
+        return self.edit("scale", object=name, factor=factor, pivot=pivot)
+
+    def set_pose(self, name: str, t: float, matrix) -> "Scene":
+        return self.edit("set_pose", object=name, t=t, matrix=matrix)
+
+    def retime(self, name: str, speed: float = 1.0, shift: float = 0.0) -> "Scene":
+        return self.edit("retime", object=name, speed=speed, shift=shift)
+
+    def duplicate(self, name: str, new_name: str, offset=(0.0, 0.0, 0.0)) -> "Scene":
+        return self.edit("duplicate", object=name, name=new_name, offset=offset)
+
+    def delete(self, name: str) -> "Scene":
+        return self.edit("delete", object=name)
+
+    def split(self, name: str, indices, new_name: str) -> "Scene":
+        return self.edit("split", object=name, indices=indices, name=new_name)
+
+    def merge(self, names: list, new_name: str, t: float | None = None) -> "Scene":
+        return self.edit("merge", objects=list(names), name=new_name, t=t)
+
+    def tint(self, name: str, rgb) -> "Scene":
+        return self.edit("tint", object=name, rgb=rgb)
+
+    def recolor(self, name: str, rgb) -> "Scene":
+        return self.edit("recolor", object=name, rgb=rgb)
+
+    def hide(self, name: str) -> "Scene":
+        return self.edit("hide", object=name)
+
+    def show(self, name: str) -> "Scene":
+        return self.edit("show", object=name)
+
+    def rename(self, name: str, new_name: str) -> "Scene":
+        return self.edit("rename", object=name, name=new_name)
+
+    def insert_mesh(self, path, name: str, position=(0.0, 0.0, 0.0), size: float | None = None, count: int = 20000,
+                    seed: int = 0) -> "Scene":
+        return self.edit("insert_mesh", path=path, name=name, position=position, size=size, count=count, seed=seed)
+
+    def undo(self) -> dict | None:
+        """Undo the last edit of this session; returns its journal entry, None when there is none."""
+        from .edit.history import undo
+
+        return undo(self)
+
+    def redo(self) -> dict | None:
+        from .edit.history import redo
+
+        return redo(self)
+
+    def object_at(self, camera: Camera, u: float, v: float, t: float | None = None) -> str | None:
+        """The name of the object seen at pixel (u, v) of `camera` at time t (None: nothing)."""
+        from .edit.select import object_at
+
+        return object_at(self, camera, u, v, t)
 
     def __repr__(self) -> str:
         return (f"Scene({len(self.objects)} objects + background, {self.num_gaussians} Gaussians, "

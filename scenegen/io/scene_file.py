@@ -92,6 +92,8 @@ def scene_to_files(scene: Scene) -> dict[str, bytes]:
         "objects": entries[1:],
         "cameras": _cameras_to_json(scene.cameras, scene.camera_times),
     }
+    if scene.history:
+        manifest["history"] = _json_safe(scene.history, "scene.history")
     files[MANIFEST] = json.dumps(manifest, indent=1).encode("utf-8")
     return files
 
@@ -247,9 +249,13 @@ def load(path: str | os.PathLike) -> Scene:
     metadata = manifest.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise FormatError(f"{where}: 'metadata' must be a JSON object")
+    history = manifest.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        raise FormatError(f"{where}: 'history' must be a list of edits")
     try:
         cams, times = _cameras_from_json(manifest.get("cameras"), where)
-        return Scene(background, loaded, time_range=time_range, cameras=cams, camera_times=times, metadata=metadata)
+        return Scene(background, loaded, time_range=time_range, cameras=cams, camera_times=times, metadata=metadata,
+                     history=history)
     except FormatError:
         raise
     except (ScenegenError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
