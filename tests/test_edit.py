@@ -207,3 +207,35 @@ def test_bad_edits_say_what_is_wrong_and_change_nothing(tmp_path):
     with pytest.raises(InvalidArgumentError, match="spans"):
         split_selection(scene, in_box(scene, [-2, -2, -2], [2, 2, 2]), "all")
     assert scene_to_files(scene) == files and scene.history == []
+
+
+def test_edits_written_as_text():
+    from scenegen.edit.command import parse_edit
+
+    assert parse_edit("translate box offset=0.1,0,-2") == {"op": "translate", "args": {"object": "box", "offset": [0.1, 0, -2]}}
+    assert parse_edit("merge objects=box,ball name=pair t=null") == {
+        "op": "merge", "args": {"objects": ["box", "ball"], "name": "pair", "t": None}}
+    assert parse_edit("insert_mesh path='my chair.glb' name=chair size=0.4")["args"]["path"] == "my chair.glb"
+    with pytest.raises(InvalidArgumentError, match="starts with one of"):
+        parse_edit("teleport box")
+    with pytest.raises(InvalidArgumentError, match="key=value"):
+        parse_edit("rotate box 90")
+
+
+def test_the_edit_command_applies_lists_and_previews(tmp_path, capsys):
+    from scenegen.cli import main
+
+    save(_scene(), tmp_path / "scene")
+    assert main(["edit", str(tmp_path / "scene")]) == 0
+    assert "box: 400 Gaussians" in capsys.readouterr().out
+    (tmp_path / "edits.json").write_text('[{"op": "hide", "args": {"object": "ball"}}]')
+    assert main(["edit", str(tmp_path / "scene"), "--edits", str(tmp_path / "edits.json"), "--do", "duplicate box name=box_2 offset=0,0.4,0",
+                 "-o", str(tmp_path / "edited.zip"), "--preview", str(tmp_path / "preview.png"), "--backend", "torch"]) == 0
+    edited = load(tmp_path / "edited.zip")
+    assert [e["op"] for e in edited.history] == ["hide", "duplicate"] and not edited.objects["ball"].visible
+    import imageio.v3 as iio
+
+    picture = iio.imread(tmp_path / "preview.png")
+    assert picture.shape[1] == 2 * picture.shape[0] * 4 // 3  # before | after, each 4:3
+    assert main(["edit", str(tmp_path / "scene"), "--do", "delete cube", "-o", str(tmp_path / "bad")]) == 2
+    assert "no object named 'cube'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
