@@ -344,6 +344,14 @@ class Scene:
                     seed: int = 0) -> "Scene":
         return self.edit("insert_mesh", path=path, name=name, position=position, size=size, count=count, seed=seed)
 
+    def simulate(self, duration: float, fps: float = 30, gravity=None, impulses: dict | None = None, objects=None,
+                 start: float | None = None, plane=None, density: float = 500.0, friction: float = 0.6,
+                 restitution: float = 0.1) -> "Scene":
+        """Run the objects under physics (PyBullet) and key the result into their Tracks; see
+        scenegen.edit.physics."""
+        return self.edit("simulate", duration=duration, fps=fps, gravity=gravity, impulses=impulses, objects=objects,
+                         start=start, plane=plane, density=density, friction=friction, restitution=restitution)
+
     def undo(self) -> dict | None:
         """Undo the last edit of this session; returns its journal entry, None when there is none."""
         from .edit.history import undo
