@@ -8,10 +8,11 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
-# The main job on the built-in default: environment report, then load and render the bundled scene.
+# The main job on the built-in scene: generate a capture, reconstruct it with its objects, edit
+# them (move, duplicate, drop under gravity, delete) and render before | after (out/demo).
 demo: setup
 	$(VENV)/bin/scenegen info
-	$(VENV)/bin/scenegen render assets/demo_scene.zip -o out/demo.png --views 4 --size 320x240
+	$(VENV)/bin/scenegen demo -o out/demo
 
 # The default test suite (fast); test-all adds the slow end-to-end checks.
 test: setup
