@@ -209,8 +209,14 @@ def test_bad_edits_say_what_is_wrong_and_change_nothing(tmp_path):
     assert scene_to_files(scene) == files and scene.history == []
 
 
-def test_edits_written_as_text():
-    from scenegen.edit.command import parse_edit
+def test_edits_written_as_text(tmp_path):
+    from scenegen.edit.command import parse_edit, read_edits
+
+    with pytest.raises(InvalidArgumentError, match="no such edits file"):
+        read_edits(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("[{")
+    with pytest.raises(FormatError, match="bad.json: not valid JSON"):
+        read_edits(tmp_path / "bad.json")
 
     assert parse_edit("translate box offset=0.1,0,-2") == {"op": "translate", "args": {"object": "box", "offset": [0.1, 0, -2]}}
     assert parse_edit("merge objects=box,ball name=pair t=null") == {

@@ -52,15 +52,9 @@ def parse_edit(text: str) -> dict:
 
 def read_edits(path) -> list[dict]:
     """A JSON file holding a list of edits [{"op": ..., "args": {...}}] (a scene's history)."""
-    from pathlib import Path
+    from ..io.json_file import read_json_file
 
-    path = Path(path)
-    try:
-        edits = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"{path}: no such edits file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgumentError(f"{path}: not valid JSON ({exc})") from None
+    edits = read_json_file(path, "edits file")
     if isinstance(edits, dict) and "history" in edits:
         edits = edits["history"]  # a scene.json: its journal
     if not isinstance(edits, list):

@@ -103,15 +103,8 @@ def _moved_track(obj: SceneObject, T: Tensor, t: float) -> Track:
     keyframes gets one, at t)."""
     track = obj.track
     if len(track) == 0:
-        return Track([t], *_split(T[None]), interpolation=track.interpolation)
-    poses = T[None] @ track.poses_at(track.times)
-    return Track(track.times, *_split(poses), interpolation=track.interpolation)
-
-
-def _split(poses: Tensor) -> tuple[Tensor, Tensor]:
-    from ..geometry import rotmat_to_quat
-
-    return rotmat_to_quat(poses[:, :3, :3]), poses[:, :3, 3]
+        return Track.from_matrices([t], T[None], track.interpolation)
+    return Track.from_matrices(track.times, T[None] @ track.poses_at(track.times), track.interpolation)
 
 
 # -- operations ------------------------------------------------------------------------------------
@@ -329,7 +322,7 @@ def insert_mesh(scene: Scene, path: str, name: str, position=(0.0, 0.0, 0.0), si
     g = mesh_gaussians(path, count=int(number(count, "count", positive=True)), seed=int(number(seed, "seed")),
                        size=None if size is None else number(size, "size", positive=True), sha256=sha256)
     T = make_transform(torch.eye(3, dtype=torch.float64), vector(position, "position"))
-    scene.add(SceneObject(name, g, Track([scene.time_range[0]], *_split(T[None])), metadata={"source": "mesh", "path": str(path)}))
+    scene.add(SceneObject(name, g, Track.from_matrices([scene.time_range[0]], T[None]), metadata={"source": "mesh", "path": str(path)}))
 
 
 __all__ = ["OPERATIONS", "get_object", "object_centre"]

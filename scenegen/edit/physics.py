@@ -25,7 +25,7 @@ from torch import Tensor
 from ..errors import InvalidArgumentError, MissingDependencyError
 from ..geometry import make_transform, quat_to_rotmat, rotmat_to_quat
 from ..scene import Scene, SceneObject, Track
-from .ops import get_object, number, operation, vector
+from .ops import _replace, get_object, number, operation, vector
 
 STEP_HZ = 240  # engine steps per second
 MIN_OPACITY = 0.3  # Gaussians that count as solid for the collision hull
@@ -132,7 +132,10 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
             pb.resetBaseVelocity(bodies[name], linearVelocity=velocity.tolist(), physicsClientId=client)
         frames = max(1, int(math.ceil(duration * fps)))
         times = [t0 + k / fps for k in range(frames + 1)]
-        poses = {name: [_pose(pb, client, bodies[name], moving[name])] for name in moving}
+        # PyBullet reports a body's centre of mass; each object's frame sits at this offset from it.
+        centres = {name: torch.tensor(pb.getDynamicsInfo(bodies[name], -1, physicsClientId=client)[3], dtype=torch.float64)
+                   for name in moving}
+        poses = {name: [_pose(pb, client, bodies[name], centres[name])] for name in moving}
         steps_done = 0
         for k in range(1, frames + 1):
             target = int(round(k / fps * STEP_HZ))
@@ -140,32 +143,26 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
                 pb.stepSimulation(physicsClientId=client)
             steps_done = target
             for name in moving:
-                poses[name].append(_pose(pb, client, bodies[name], moving[name]))
+                poses[name].append(_pose(pb, client, bodies[name], centres[name]))
     finally:
         pb.disconnect(physicsClientId=client)
     for name, obj in moving.items():
         track = obj.track
-        before = track.times < t0 - 1e-9
-        keep_t, keep_q, keep_x = track.times[before], track.rotations[before], track.translations[before]
-        stack = torch.stack(poses[name])
-        new = Track(torch.cat([keep_t, torch.tensor(times, dtype=torch.float64)]),
-                    torch.cat([keep_q, rotmat_to_quat(stack[:, :3, :3])]), torch.cat([keep_x, stack[:, :3, 3]]),
-                    track.interpolation)
-        from .ops import _replace
-
+        kept = track.times[track.times < t0 - 1e-9]  # keyframes before the start stay
+        new = Track.from_matrices(torch.cat([kept, torch.tensor(times, dtype=torch.float64)]),
+                                  torch.cat([track.poses_at(kept), torch.stack(poses[name])]), track.interpolation)
         _replace(scene, obj, track=new)
     lo, hi = scene.time_range
     scene.time_range = (min(lo, t0), max(hi, times[-1]))
 
 
-def _pose(pb, client, body: int, obj: SceneObject) -> Tensor:
-    """The object's frame in the world [4, 4] (float64), from the body's base pose."""
+def _pose(pb, client, body: int, centre: Tensor) -> Tensor:
+    """The object's frame in the world [4, 4] (float64), from the body's centre-of-mass pose and
+    the centre of mass `centre` [3] in the object's frame."""
     position, orientation = pb.getBasePositionAndOrientation(body, physicsClientId=client)
-    # PyBullet reports the centre of mass; the base frame is the object's frame offset by it.
     x, y, z, w = orientation
     R = quat_to_rotmat(torch.tensor([w, x, y, z], dtype=torch.float64))
-    com = torch.tensor(pb.getDynamicsInfo(body, -1, physicsClientId=client)[3], dtype=torch.float64)
-    origin = torch.tensor(position, dtype=torch.float64) - R @ com
+    origin = torch.tensor(position, dtype=torch.float64) - R @ centre
     return make_transform(R, origin)
 
 

@@ -148,14 +148,10 @@ class SceneSpec:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "SceneSpec":
+        from ..io.json_file import read_json_file
+
         path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InvalidArgumentError(f"{path}: no such scene spec") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(d, root=path.parent, where=str(path))
+        return cls.from_dict(read_json_file(path, "scene spec"), root=path.parent, where=str(path))
 
 
 def _object(o: dict, where: str) -> ObjectSpec:
