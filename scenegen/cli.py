@@ -91,34 +91,69 @@ def parse_size(size: str, option: str = "--size") -> tuple[int, int]:
     return width, height
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+
 @app.command("render")
 def render_cmd(
     scene: Path = typer.Argument(..., help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
-    output: Path = typer.Option(..., "-o", "--output", help="PNG to write (several views are laid side by side)."),
-    views: int = typer.Option(1, min=1, max=64, help="Number of views on an orbit around the scene."),
-    size: str = typer.Option("512x512", help="Image size WxH of each view."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to render (default: start)."),
+    output: Path = typer.Option(..., "-o", "--output", help="A PNG (several views laid side by side), or an .mp4/.mov/.mkv "
+                                "video along --path."),
+    views: int = typer.Option(1, min=1, max=64, help="PNG: number of views on an orbit around the scene."),
+    size: str = typer.Option("512x512", help="Image size WxH of each view or video frame."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to render (PNG default: start; "
+                                         "a video with --time stays at that time)."),
+    path: str = typer.Option("orbit", help="Video: the camera path, 'orbit', 'capture' (the capture cameras) or a "
+                             "keyframe JSON file (scenegen keyframes or a nerfstudio camera_path.json)."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Video: number of frames (default: 96 for an orbit, one per "
+                                         "capture camera or camera_path entry)."),
+    fps: float = typer.Option(24.0, min=1.0, help="Video: frames per second."),
+    start: Optional[float] = typer.Option(None, help="Video: scene time of the first frame (default: the path's times, "
+                                          "else the start of the scene)."),
+    end: Optional[float] = typer.Option(None, help="Video: scene time of the last frame (default: the end of the scene)."),
     elevation: float = typer.Option(25.0, help="Orbit elevation in degrees."),
-    fov: float = typer.Option(45.0, help="Horizontal field of view in degrees."),
+    fov: float = typer.Option(45.0, help="Horizontal field of view in degrees (orbits and keyframes without one)."),
     background: str = typer.Option("1,1,1", help="Background colour r,g,b in [0, 1]."),
     backend: str = typer.Option("auto", help="Render backend: auto, cpu, torch, gsplat."),
 ):
-    """Render a scene from an orbit of cameras to a PNG."""
-    import imageio.v3 as iio
-    import torch
-    from rich.progress import track
-
+    """Render a scene to a PNG from an orbit of cameras, or to a video along a camera path over a
+    time range."""
     from .errors import InvalidArgumentError
     from .io import load
-    from .io.atomic import atomic_path
-    from .render.views import framing, orbit_cameras, scene_up
 
     width, height = parse_size(size)
     try:
         bg = [float(v) for v in background.split(",")]
     except ValueError:
         raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
+    if output.suffix.lower() in VIDEO_SUFFIXES:
+        from .render.paths import camera_path, path_times
+        from .render.video import render_video
+
+        sc = load(scene)
+        cams, times = camera_path(sc, path, frames=frames, width=width, height=height, fov=fov, elevation=elevation, t=time)
+        if time is not None:
+            times = [time] * len(cams)
+        elif times is None or start is not None or end is not None:
+            times = path_times(sc, len(cams), start, end)
+        render_video(sc, cams, output, fps=fps, times=times, background=bg, backend=backend)
+        typer.echo(f"{scene}: wrote {output} ({len(cams)} frames of {int(cams.width[0])}x{int(cams.height[0])} along "
+                   f"{path}, times {float(times[0]):g}..{float(times[-1]):g})")
+        return
+    if output.suffix.lower() not in (".png", ""):
+        raise InvalidArgumentError(f"-o {output}: write a .png image or a video ({', '.join(VIDEO_SUFFIXES)})")
     sc = load(scene)
+    _render_png(sc, output, views, width, height, time, elevation, fov, bg, backend)
+    typer.echo(f"{scene}: {sc.num_gaussians} Gaussians, {len(sc.objects)} objects; wrote {output} ({views} view(s) of {width}x{height})")
+
+
+def _render_png(sc, output: Path, views: int, width: int, height: int, time, elevation, fov, bg, backend):
+    import torch
+    from rich.progress import track
+
+    from .io.atomic import atomic_write_png
+    from .render.views import framing, orbit_cameras, scene_up
+
     gaussians, _ = sc.gaussians_at(time)
     center, radius = framing(gaussians)
     cams = orbit_cameras(center, radius, num=views, elevation_deg=elevation, up=scene_up(sc),
@@ -127,12 +162,8 @@ def render_cmd(
     with torch.no_grad():
         for i in track(range(views), description="rendering", disable=views == 1):
             out = sc.render(cams[i], time, background=bg, backend=backend)
-            images.append(out.rgb[0].clamp(0, 1))
-    strip = (torch.cat(images, dim=1) * 255).round().byte().numpy()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as tmp:
-        iio.imwrite(tmp, strip, extension=".png")
-    typer.echo(f"{scene}: {sc.num_gaussians} Gaussians, {len(sc.objects)} objects; wrote {output} ({views} view(s) of {width}x{height})")
+            images.append(out.rgb[0])
+    atomic_write_png(output, torch.cat(images, dim=1))
 
 
 @app.command()
@@ -159,6 +190,41 @@ def convert(
     else:
         save(sc, output)
     typer.echo(f"wrote {output} ({sc.num_gaussians} Gaussians)")
+
+
+@app.command("export")
+def export_cmd(
+    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
+    output: Path = typer.Argument(..., help="Where to write: .ply/.splat (splats), .glb/.obj/.ply/.stl (mesh, with "
+                                  "--kind mesh for .ply), a .ply point cloud (--kind points), or a folder (PLY sequence)."),
+    kind: str = typer.Option("auto", help="auto (from the extension), splats, mesh, points, sequence."),
+    objects: list[str] = typer.Option([], "--object", help="Export only this object (repeatable; 'background' is one)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time (default: start)."),
+    start: Optional[float] = typer.Option(None, help="Sequence: time of the first frame (default: start of the scene)."),
+    end: Optional[float] = typer.Option(None, help="Sequence: time of the last frame (default: end of the scene)."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Sequence: number of frames (default: one per capture time)."),
+    separate: bool = typer.Option(False, help="Mesh: one file per object, in OUTPUT as a folder."),
+    views: str = typer.Option("auto", help="Mesh: cameras to fuse from, auto, sphere or capture."),
+    num_views: int = typer.Option(64, min=1, help="Mesh: number of views on the sphere."),
+    voxel: Optional[float] = typer.Option(None, help="Mesh: TSDF voxel size in scene units (default: 1/128 of each object's size)."),
+    backend: str = typer.Option("auto", help="Render backend for meshing: auto, cpu, torch, gsplat."),
+):
+    """Export a scene or some of its objects: splats, TSDF meshes (GLB/OBJ/PLY), point clouds or a
+    PLY sequence over time."""
+    from .io import load
+    from .io.export import export
+
+    sc = load(scene)
+    mesh_options = dict(views=views, num_views=num_views, voxel=voxel, backend=backend)
+    summary = export(sc, output, kind=kind, objects=objects or None, t=time, start=start, end=end, frames=frames,
+                     separate=separate, progress=True, **mesh_options)
+    if summary["kind"] == "mesh":
+        for name, counts in summary["objects"].items():
+            typer.echo(f"  {name}: {counts['vertices']} vertices, {counts['faces']} faces")
+        typer.echo(f"wrote {', '.join(summary['files'])}")
+    else:
+        detail = {k: v for k, v in summary.items() if k not in ("kind", "path")}
+        typer.echo(f"wrote {summary['kind']} to {output} ({', '.join(f'{k} {v}' for k, v in detail.items())})")
 
 
 @app.command()

@@ -47,6 +47,18 @@ def up_from_cameras(cameras: Cameras | None) -> Tensor:
     return up / up.norm() if up.norm() > 1e-6 else torch.tensor([0.0, 0.0, 1.0])
 
 
+def up_basis(up) -> tuple[Tensor, Tensor, Tensor]:
+    """(up, e1, e2): `up` normalised and two unit vectors completing a right-handed frame with it;
+    e1 is the zero-azimuth direction of orbits."""
+    up_t = torch.as_tensor(up, dtype=torch.float32)
+    up_t = up_t / up_t.norm()
+    # Any vector not parallel to up gives the zero-azimuth direction.
+    ref = torch.tensor([1.0, 0.0, 0.0]) if abs(float(up_t[0])) < 0.9 else torch.tensor([0.0, 1.0, 0.0])
+    e1 = ref - (ref @ up_t) * up_t
+    e1 = e1 / e1.norm()
+    return up_t, e1, torch.linalg.cross(up_t, e1)
+
+
 def orbit_cameras(center, radius: float, *, num: int = 8, elevation_deg: float = 25.0, up=(0.0, 0.0, 1.0),
                   width: int = 512, height: int = 512, fov_deg: float = 45.0, start_deg: float = 0.0) -> Cameras:
     """`num` cameras evenly spaced on a circle around `center`, looking at it, all seeing a
@@ -54,13 +66,7 @@ def orbit_cameras(center, radius: float, *, num: int = 8, elevation_deg: float =
     if num < 1:
         raise InvalidArgumentError(f"orbit_cameras: num must be >= 1, got {num}")
     center = torch.as_tensor(center, dtype=torch.float32)
-    up_t = torch.as_tensor(up, dtype=torch.float32)
-    up_t = up_t / up_t.norm()
-    # Any vector not parallel to up gives the orbit's zero-azimuth direction.
-    ref = torch.tensor([1.0, 0.0, 0.0]) if abs(float(up_t[0])) < 0.9 else torch.tensor([0.0, 1.0, 0.0])
-    e1 = ref - (ref @ up_t) * up_t
-    e1 = e1 / e1.norm()
-    e2 = torch.linalg.cross(up_t, e1)
+    up_t, e1, e2 = up_basis(up)
     half_fov = math.radians(fov_deg) / 2 * min(1.0, height / width)
     distance = radius / math.sin(half_fov) * 1.05
     elev = math.radians(elevation_deg)

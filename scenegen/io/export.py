@@ -1,0 +1,104 @@
+"""Exports of a scene for other tools: splats (3DGS PLY, .splat), meshes, point clouds, PLY sequences."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import InvalidArgumentError
+from ..scene import BACKGROUND, Scene
+from .mesh import MESH_SUFFIXES
+
+EXPORT_KINDS = ("splats", "mesh", "points", "sequence")
+SEQUENCE_FRAMES = 30
+
+
+def export_kind(output: Path, kind: str = "auto") -> str:
+    """What `output` receives: the kind given, or the one its extension implies (.ply and .splat:
+    splats; .glb/.obj/...: a mesh; no extension: a folder of PLY frames)."""
+    if kind != "auto":
+        if kind not in EXPORT_KINDS:
+            raise InvalidArgumentError(f"unknown export kind {kind!r}; choose one of {('auto',) + EXPORT_KINDS}")
+        return kind
+    suffix = output.suffix.lower()
+    if suffix in (".ply", ".splat"):
+        return "splats"
+    if suffix in MESH_SUFFIXES:
+        return "mesh"
+    if suffix == "":
+        return "sequence"
+    raise InvalidArgumentError(f"{output}: cannot tell what to export from the extension {suffix!r}; use .ply/.splat "
+                               f"(splats), {'/'.join(MESH_SUFFIXES)} (mesh), a folder (PLY sequence), or pass the kind")
+
+
+def only(scene: Scene, names: list[str] | None) -> Scene:
+    """A scene holding just the named objects (shared, not copied); the whole scene when None."""
+    if names is None:
+        return scene
+    known = scene.object_names
+    for name in names:
+        if name not in known:
+            raise InvalidArgumentError(f"no object named {name!r}; the scene has {known}")
+    from ..gaussians import Gaussians
+
+    background = scene.background if BACKGROUND in names else Gaussians.empty(scene.background.gaussians.sh_degree)
+    return Scene(background, [o for n, o in scene.objects.items() if n in names], time_range=scene.time_range,
+                 cameras=scene.cameras, camera_times=scene.camera_times, metadata=scene.metadata)
+
+
+def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objects: list[str] | None = None,
+           t: float | None = None, start: float | None = None, end: float | None = None, frames: int | None = None,
+           separate: bool = False, progress: bool = False, **mesh_options) -> dict:
+    """Write `objects` (default: every visible object) of `scene` to `output` as `kind`; returns a
+    summary {"kind", "path", ...}. Meshes: each object is fused alone (scenegen.io.mesh), and a
+    GLB keeps them as named nodes; `separate` writes one file per object into `output` as a folder
+    instead. Sequences: `frames` times from start to end (default: the scene's time range)."""
+    from ..render.paths import path_times
+    from .ply import write_ply
+    from .sequence import export_ply_sequence
+    from .splat import write_splat
+
+    output = Path(output)
+    kind = export_kind(output, kind)
+    sub = only(scene, objects)
+    if kind == "splats":
+        gaussians, _ = sub.gaussians_at(t)
+        if output.suffix.lower() == ".splat":
+            write_splat(output, gaussians)
+        elif output.suffix.lower() == ".ply":
+            write_ply(output, gaussians)
+        else:
+            raise InvalidArgumentError(f"{output}: splats are written as .ply (3DGS) or .splat")
+        return {"kind": kind, "path": str(output), "gaussians": len(gaussians)}
+    if kind == "points":
+        from .mesh import point_cloud, write_point_cloud
+
+        cloud = point_cloud(sub, None, t)
+        write_point_cloud(output, cloud)
+        return {"kind": kind, "path": str(output), "points": len(cloud.vertices)}
+    if kind == "sequence":
+        if output.suffix:
+            raise InvalidArgumentError(f"{output}: a PLY sequence is written into a folder; give a path without an extension")
+        times = path_times(scene, frames or _default_frames(scene), start, end)
+        files = export_ply_sequence(sub, output, times)
+        return {"kind": kind, "path": str(output), "frames": len(files), "times": [float(times[0]), float(times[-1])]}
+    from .mesh import extract_meshes, write_mesh
+
+    meshes = extract_meshes(sub, None, t, progress=progress, **mesh_options)
+    if separate:
+        suffix = output.suffix.lower() if output.suffix else ".glb"
+        folder = output.with_suffix("") if output.suffix else output
+        paths = [str(write_mesh(folder / f"{name}{suffix}", mesh)) for name, mesh in meshes.items()]
+    else:
+        paths = [str(write_mesh(output, meshes))]
+    return {"kind": kind, "path": str(output), "files": paths,
+            "objects": {name: {"vertices": len(m.vertices), "faces": len(m.faces)} for name, m in meshes.items()}}
+
+
+def _default_frames(scene: Scene) -> int:
+    """One frame per capture time of a moving scene, else SEQUENCE_FRAMES (one for a still scene)."""
+    if scene.time_range[1] <= scene.time_range[0]:
+        return 1
+    if scene.camera_times is not None:
+        return len(scene.camera_times)
+    return SEQUENCE_FRAMES
