@@ -74,9 +74,9 @@ def sphere_views(center, radius: float, *, num: int = 64, size: int = 256, fov_d
 
 
 def _capture_views(cameras: Cameras, size: int) -> Cameras:
-    """The capture cameras, scaled so their longer side is at most `size` pixels."""
+    """The capture cameras, scaled so their longer side is `size` pixels."""
     longest = float(max(cameras.width.max(), cameras.height.max()))
-    return cameras.rescale(min(1.0, size / longest))
+    return cameras.rescale(size / longest)
 
 
 def mesh_views(scene: Scene, gaussians, names: list[str], *, views="auto", num_views: int = 64, size: int = 256) -> Cameras:
