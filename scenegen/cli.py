@@ -437,6 +437,32 @@ def _before_after(before, after, path: Path, time: Optional[float], backend: str
         iio.imwrite(tmp, (torch.cat(images, 1) * 255).round().byte().numpy(), extension=".png")
 
 
+@app.command("view")
+def view_cmd(
+    scene: Optional[Path] = typer.Argument(None, help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
+    screenshot: Optional[Path] = typer.Option(None, help="Render one frame offscreen from the default view to this PNG and exit."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to show (default: start)."),
+    size: str = typer.Option("960x540", help="View size WxH."),
+    benchmark: bool = typer.Option(False, help="Orbit the camera offscreen for a few seconds and print 'fps: X'."),
+    seconds: float = typer.Option(3.0, min=0.1, help="Length of --benchmark in seconds."),
+    renderer: str = typer.Option("auto", help="auto (OpenGL on a GPU, else scenegen's CPU rasterizer), opengl, cpu."),
+):
+    """The desktop viewer and editor: look at, play, edit and simulate a scene."""
+    from .errors import BackendUnavailableError, InvalidArgumentError
+
+    width, height = parse_size(size)
+    if renderer not in ("auto", "opengl", "cpu"):
+        raise InvalidArgumentError(f"--renderer must be auto, opengl or cpu, got {renderer!r}")
+    try:
+        from apps.viewer.main import run
+    except ImportError as exc:
+        raise BackendUnavailableError(f"the viewer needs PySide6 and moderngl ({exc}): pip install 'scenegen[viewer]'") from None
+    code = run(scene, screenshot=screenshot, time=time, size=(width, height), benchmark=benchmark, seconds=seconds,
+               renderer=renderer, echo=typer.echo)
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command("demo")
 def demo_cmd(
     output: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Folder to write everything into."),

@@ -1,0 +1,1 @@
+"""scenegen's desktop viewer and editor (`scenegen view`), built only on scenegen's public API."""

@@ -1,0 +1,76 @@
+"""The viewer's two ways to draw a scene: OpenGL quads (splat_gl.py) or scenegen's own rasterizer.
+
+"auto" takes OpenGL when it runs on a real GPU, and scenegen's CPU backend otherwise: on a
+CPU-only machine Mesa's llvmpipe shades every covered pixel of every quad, while the compiled CPU
+rasterizer bins Gaussians into tiles and stops a pixel once it is opaque, which makes it several
+times faster there (benchmarks/viewer_fps.py measures both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scenegen import Camera, render
+from scenegen.gaussians import Gaussians
+from scenegen.sh import rgb_to_sh_dc, sh_to_color
+
+RENDERERS = ("auto", "opengl", "cpu")
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
+HIGHLIGHT = torch.tensor([1.0, 0.8, 0.1])
+
+
+class CPURenderer:
+    """scenegen.render (the fastest backend that runs here) into an image."""
+
+    name = "scenegen cpu"
+
+    def __init__(self):
+        self.gaussians = Gaussians.empty()
+        self.ids = torch.zeros(0, dtype=torch.long)
+        self._lit: tuple[int | None, Gaussians] | None = None
+
+    def set_gaussians(self, gaussians: Gaussians, object_ids=None):
+        self.gaussians = gaussians.detach()
+        self.ids = torch.zeros(len(gaussians), dtype=torch.long) if object_ids is None else torch.as_tensor(object_ids)
+        self._lit = None
+
+    def _highlighted(self, highlight: int | None) -> Gaussians:
+        if highlight is None:
+            return self.gaussians
+        if self._lit is None or self._lit[0] != highlight:
+            g = self.gaussians
+            sh = g.sh.clone()
+            mask = self.ids == highlight
+            base = sh_to_color(sh[mask][:, :1])
+            sh[mask, 0] = rgb_to_sh_dc(0.55 * base + 0.45 * HIGHLIGHT)
+            self._lit = (highlight, Gaussians(g.means, g.scales, g.quats, g.opacities, sh))
+        return self._lit[1]
+
+    def render(self, camera: Camera, background=(1.0, 1.0, 1.0), highlight: int | None = None) -> np.ndarray:
+        if len(self.gaussians) == 0:
+            return np.broadcast_to(np.asarray(background, np.float32), (int(camera.height), int(camera.width), 3)).copy()
+        with torch.no_grad():
+            out = render(self._highlighted(highlight), camera, background=background)
+        return out.rgb[0].clamp(0, 1).numpy()
+
+
+def make_renderer(kind: str = "auto"):
+    """A renderer: "opengl" (moderngl, raises when no context can be made), "cpu", or "auto"."""
+    if kind not in RENDERERS:
+        raise ValueError(f"renderer must be one of {RENDERERS}, got {kind!r}")
+    if kind == "cpu":
+        return CPURenderer()
+    try:
+        from .splat_gl import GLSplatRenderer
+
+        gl = GLSplatRenderer()
+    except Exception:  # no moderngl, no driver, no context
+        if kind == "opengl":
+            raise
+        return CPURenderer()
+    if kind == "auto" and any(word in gl.renderer_name.lower() for word in SOFTWARE_GL):
+        gl.release()
+        return CPURenderer()
+    gl.name = f"OpenGL ({gl.renderer_name})"
+    return gl
