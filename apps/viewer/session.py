@@ -131,8 +131,10 @@ class ViewerSession:
     def edit(self, op: str, **args):
         """Run a journaled edit on the scene; the selection follows renames and deletions."""
         self.scene.edit(op, **args)
-        if self.selected not in self.scene.objects:
-            self.selected = args.get("name") if op in ("duplicate", "rename") and args.get("name") in self.scene.objects else None
+        if op in ("duplicate", "rename", "insert_mesh") and args.get("name") in self.scene.objects:
+            self.selected = args["name"]  # the new object
+        elif self.selected not in self.scene.objects:
+            self.selected = None
         self.changed()
 
     def position(self, name: str | None = None) -> list[float]:

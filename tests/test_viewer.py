@@ -1,0 +1,194 @@
+"""The desktop viewer (apps/viewer): its renderers against scenegen.render, the session, the window
+on Qt's offscreen platform, `scenegen view`, and one real window under Xvfb."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PySide6", reason="the viewer needs PySide6: pip install 'scenegen[viewer]'")
+pytest.importorskip("moderngl", reason="the viewer needs moderngl: pip install 'scenegen[viewer]'")
+
+from scenegen import load, render, save  # noqa: E402
+from scenegen.cli import main  # noqa: E402
+from scenegen.gaussians import Gaussians  # noqa: E402
+from scenegen.metrics import psnr  # noqa: E402
+from scenegen.scene import Scene, SceneObject, Track  # noqa: E402
+
+from apps.viewer.session import ViewerSession  # noqa: E402
+
+SIZE = (160, 120)
+
+
+def _blob(n, colour, seed, spread=0.06, sh_degree=1):
+    g = torch.Generator().manual_seed(seed)
+    sh = torch.zeros(n, (sh_degree + 1) ** 2, 3)
+    sh[:, 0] = (torch.tensor(colour) - 0.5) / 0.28209479177387814
+    sh[:, 1:] = 0.2 * torch.randn(n, sh.shape[1] - 1, 3, generator=g)
+    return Gaussians(spread * torch.randn(n, 3, generator=g), torch.log(torch.full((n, 3), 0.025)),
+                     torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=1), torch.full((n,), 3.0), sh)
+
+
+@pytest.fixture()
+def scene():
+    """A floor, a red box sliding along x over 2 s, and a still blue ball."""
+    g = torch.Generator().manual_seed(0)
+    floor = _blob(2500, [0.6, 0.55, 0.45], 1)
+    xy = torch.rand(2500, 2, generator=g) * 2 - 1
+    floor = Gaussians(torch.cat([xy, torch.zeros(2500, 1)], 1), floor.scales + 0.5, floor.quats, floor.opacities, floor.sh)
+    box = Track([0.0, 2.0], torch.tensor([[1.0, 0, 0, 0]] * 2), torch.tensor([[-0.4, 0, 0.12], [0.4, 0, 0.12]]))
+    ball = Track([0.0], torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([[0.0, 0.45, 0.12]]))
+    return Scene(floor, [SceneObject("box", _blob(500, [0.9, 0.15, 0.1], 2), box),
+                         SceneObject("ball", _blob(400, [0.1, 0.2, 0.9], 3), ball)], time_range=(0.0, 2.0))
+
+
+def _project(session, point, width, height):
+    uv, _ = session.camera(width, height).project(torch.tensor([point], dtype=torch.float32))
+    return [float(v) for v in uv[0]]
+
+
+def test_cpu_view_is_scenegens_render(scene):
+    session = ViewerSession(scene, renderer="cpu")
+    session.set_time(0.5)
+    image = torch.from_numpy(session.frame(*SIZE).astype(np.float32) / 255)
+    gaussians, _ = scene.gaussians_at(0.5)
+    reference = render(gaussians, session.camera(*SIZE), background=session.background).rgb[0].clamp(0, 1)
+    assert float(psnr(image, reference)) > 45  # only the 8-bit rounding differs
+
+
+def test_opengl_splats_match_the_reference_renderer(scene):
+    from apps.viewer.splat_gl import GLSplatRenderer
+
+    try:
+        gl = GLSplatRenderer()
+    except RuntimeError as exc:
+        pytest.skip(f"no OpenGL context here: {exc}")
+    session = ViewerSession(scene, renderer="cpu")
+    gaussians, ids = scene.gaussians_at(1.0)
+    gl.set_gaussians(gaussians, ids)
+    for yaw in (0.0, 120.0, 240.0):
+        session.view.yaw = yaw
+        cam = session.camera(*SIZE)
+        reference = render(gaussians, cam, background=(1.0, 1.0, 1.0)).rgb[0].clamp(0, 1)
+        image = torch.from_numpy(gl.render(cam, (1.0, 1.0, 1.0)).copy())
+        assert float(psnr(image, reference)) >= 30  # depth sorting and quads stay honest to the reference
+    lit = torch.from_numpy(gl.render(cam, (1.0, 1.0, 1.0), highlight=1).copy())
+    assert float((lit - image).abs().max()) > 0.2  # the highlighted box is drawn differently
+    gl.release()
+
+
+def test_session_edits_undo_save_and_time(scene, tmp_path):
+    session = ViewerSession(scene, renderer="cpu")
+    u, v = _project(session, [-0.4, 0.0, 0.12], *SIZE)
+    assert session.pick(u, v, *SIZE) == "box"
+    before = session.frame(*SIZE)
+    session.move_to([-0.4, 0.3, 0.12])
+    assert np.allclose(session.position(), [-0.4, 0.3, 0.12], atol=1e-5)
+    assert np.abs(session.frame(*SIZE).astype(int) - before).max() > 50
+    assert session.undo() and np.allclose(session.position(), [-0.4, 0.0, 0.12], atol=1e-5)
+    assert np.array_equal(session.frame(*SIZE), before)
+    assert session.redo()
+    session.save(tmp_path / "edited.zip")
+    assert np.allclose(load(tmp_path / "edited.zip").objects["box"].pose_at(0.0)[:3, 3], [-0.4, 0.3, 0.12], atol=1e-5)
+    session.set_time(2.0)
+    assert np.abs(session.frame(*SIZE).astype(int) - before).max() > 50  # the box slid
+    session.step(-1)
+    assert session.time < 2.0
+
+
+def test_window_click_fields_undo_slider_and_gizmo(scene, tmp_path):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from apps.viewer.window import ViewerWindow
+
+    app = QApplication.instance() or QApplication([])
+    save(scene, tmp_path / "scene.zip")
+    window = ViewerWindow(ViewerSession.open(tmp_path / "scene.zip", renderer="cpu"))
+    window.resize(700, 420)
+    window.show()
+    app.processEvents()
+    view, session = window.view, window.session
+    w, h = view.width(), view.height()
+    u, v = _project(session, [-0.4, 0.0, 0.12], w, h)
+    QTest.mouseClick(view, Qt.LeftButton, Qt.NoModifier, QPoint(round(u), round(v)))
+    assert session.selected == "box" and window.object_list.currentItem().text() == "box"
+    first = view.image.copy()
+    window.position_fields[1].setValue(0.3)  # numeric field: y
+    assert np.allclose(session.position(), [-0.4, 0.3, 0.12], atol=1e-3)
+    assert view.image != first
+    window.undo()
+    assert np.allclose(session.position(), [-0.4, 0.0, 0.12], atol=1e-5)
+    assert abs(window.position_fields[1].value()) < 1e-6
+    # The gizmo: drag the x arrow to the right; one translate is journaled for the whole drag.
+    journal = len(session.scene.history)
+    (sx, sy), (ex, ey) = view.gizmo.layout(session, w, h)[0]
+    grab = QPoint(round(sx + 0.7 * (ex - sx)), round(sy + 0.7 * (ey - sy)))
+    QTest.mousePress(view, Qt.LeftButton, Qt.NoModifier, grab)
+    for step in range(1, 4):
+        QTest.mouseMove(view, grab + QPoint(round(step * (ex - sx) / 3), round(step * (ey - sy) / 3)))
+    QTest.mouseRelease(view, Qt.LeftButton, Qt.NoModifier, grab + QPoint(round(ex - sx), round(ey - sy)))
+    moved = np.array(session.position()) - [-0.4, 0.0, 0.12]
+    assert moved[0] > 0.02 and abs(moved[1]) < 1e-6 and abs(moved[2]) < 1e-6
+    assert len(session.scene.history) == journal + 1
+    # Time: the slider moves the box.
+    still = view.image.copy()
+    window.slider.setValue(1000)
+    assert session.time == 2.0 and view.image != still
+    # Hide with the list's check box; duplicate; delete; save.
+    window.object_list.item(2).setCheckState(Qt.Unchecked)
+    assert not session.scene.objects["ball"].visible
+    window.duplicate()
+    assert "box_2" in session.scene.objects and session.selected == "box_2"
+    window.delete()
+    assert "box_2" not in session.scene.objects and session.selected is None
+    session.save()
+    assert [e["op"] for e in load(tmp_path / "scene.zip").history][-3:] == ["hide", "duplicate", "delete"]
+    window.session.modified = False
+    window.close()
+
+
+def test_view_command_screenshot_and_benchmark(scene, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    save(scene, tmp_path / "scene.zip")
+    assert main(["view", str(tmp_path / "scene.zip"), "--screenshot", str(tmp_path / "shot.png"), "--size", "200x100",
+                 "--time", "1", "--renderer", "cpu"]) == 0
+    shot = iio.imread(tmp_path / "shot.png")
+    assert shot.shape == (100, 200, 3) and shot.std() > 10
+    assert main(["view", str(tmp_path / "scene.zip"), "--benchmark", "--seconds", "0.3", "--size", "96x64"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("fps: ") and float(last.split()[1]) > 0
+    assert main(["view", str(tmp_path / "missing.zip"), "--screenshot", str(tmp_path / "x.png")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian package xvfb)")
+def test_real_window_under_xvfb(scene, tmp_path):
+    save(scene, tmp_path / "scene.zip")
+    script = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from apps.viewer.session import ViewerSession\n"
+        "from apps.viewer.window import ViewerWindow\n"
+        "app = QApplication([])\n"
+        f"w = ViewerWindow(ViewerSession.open(r'{tmp_path / 'scene.zip'}'))\n"
+        "w.resize(800, 480); w.show()\n"
+        "for _ in range(20): app.processEvents()\n"
+        "w.view.redraw(); app.processEvents()\n"
+        "print(app.platformName())\n"
+        f"w.grab().save(r'{tmp_path / 'window.png'}')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    out = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("xcb")
+    import imageio.v3 as iio
+
+    image = iio.imread(tmp_path / "window.png")
+    assert image.shape[0] >= 400 and image[..., :3].std() > 10
