@@ -18,6 +18,18 @@ from scenegen.sh import rgb_to_sh_dc, sh_to_color
 RENDERERS = ("auto", "opengl", "cpu")
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
 HIGHLIGHT = torch.tensor([1.0, 0.8, 0.1])
+QUICK_BUDGET = 60_000  # quick frames (while the camera moves) draw at most this many Gaussians
+
+
+def quick_subset(gaussians: Gaussians, budget: int = QUICK_BUDGET) -> torch.Tensor | None:
+    """Indices of the `budget` Gaussians that cover the most (opacity times the area of their two
+    largest axes), in their original order; None when there are no more than that. The quick
+    frames drawn while the camera moves skip the rest; the frame drawn when it stops has all."""
+    if len(gaussians) <= budget:
+        return None
+    scales = torch.exp(gaussians.scales.detach().float()).sort(dim=1).values
+    significance = torch.sigmoid(gaussians.opacities.detach().float()) * scales[:, 1] * scales[:, 2]
+    return torch.topk(significance, budget).indices.sort().values
 
 
 class CPURenderer:
@@ -33,6 +45,7 @@ class CPURenderer:
     def set_gaussians(self, gaussians: Gaussians, object_ids=None):
         self.gaussians = gaussians.detach()
         self.ids = torch.zeros(len(gaussians), dtype=torch.long) if object_ids is None else torch.as_tensor(object_ids)
+        self.subset = quick_subset(self.gaussians)
         self._lit = None
 
     def _highlighted(self, highlight: int | None) -> Gaussians:
@@ -47,11 +60,15 @@ class CPURenderer:
             self._lit = (highlight, Gaussians(g.means, g.scales, g.quats, g.opacities, sh))
         return self._lit[1]
 
-    def render(self, camera: Camera, background=(1.0, 1.0, 1.0), highlight: int | None = None) -> np.ndarray:
+    def render(self, camera: Camera, background=(1.0, 1.0, 1.0), highlight: int | None = None,
+               quick: bool = False) -> np.ndarray:
         if len(self.gaussians) == 0:
             return np.broadcast_to(np.asarray(background, np.float32), (int(camera.height), int(camera.width), 3)).copy()
+        gaussians = self._highlighted(highlight)
+        if quick and self.subset is not None:
+            gaussians = gaussians[self.subset]
         with torch.no_grad():
-            out = render(self._highlighted(highlight), camera, background=background)
+            out = render(gaussians, camera, background=background)
         return out.rgb[0].clamp(0, 1).numpy()
 
 

@@ -104,11 +104,12 @@ class ViewerSession:
         return names.index(self.selected) if self.selected in names else None
 
     def frame(self, width: int, height: int, scale: float = 1.0) -> np.ndarray:
-        """The view as an RGB uint8 image [height, width, 3]; scale < 1 renders fewer pixels and
-        enlarges them (the viewer's quick frames while the camera moves)."""
+        """The view as an RGB uint8 image [height, width, 3]. scale < 1 gives the viewer's quick
+        frames, drawn while the camera moves: fewer pixels, enlarged, and only the Gaussians that
+        cover the most (renderers.QUICK_BUDGET)."""
         self._upload()
         w, h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
-        image = self.renderer.render(self.camera(w, h), self.background, self.selected_id())
+        image = self.renderer.render(self.camera(w, h), self.background, self.selected_id(), quick=scale < 1.0)
         image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
         if (w, h) != (width, height):
             rows = np.minimum((np.arange(height) * h) // height, h - 1)

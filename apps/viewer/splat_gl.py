@@ -176,6 +176,7 @@ class GLSplatRenderer:
         self.count = 0
         self.degree = 0
         self.means = np.zeros((0, 3), dtype=np.float32)
+        self.quick_mask = None
         self.moderngl = moderngl
         self.renderer_name = self.ctx.info.get("GL_RENDERER", "OpenGL")
 
@@ -189,6 +190,13 @@ class GLSplatRenderer:
         self.count = len(gaussians)
         self.degree = gaussians.sh_degree
         self.means = gaussians.means.detach().to("cpu", torch.float32).numpy()
+        from .renderers import quick_subset
+
+        subset = quick_subset(gaussians)
+        self.quick_mask = None
+        if subset is not None:
+            self.quick_mask = np.zeros(self.count, dtype=bool)
+            self.quick_mask[subset.numpy()] = True
         self.program["u_texels"] = texels
         self.program["u_degree"] = self.degree
         if self.order is None or self.order.size < 4 * max(self.count, 1):
@@ -205,8 +213,10 @@ class GLSplatRenderer:
             self.fbo = self.ctx.framebuffer(color_attachments=[self.ctx.renderbuffer((width, height), 4, dtype="f4")])
         return self.fbo
 
-    def render(self, camera: Camera, background=(1.0, 1.0, 1.0), highlight: int | None = None) -> np.ndarray:
-        """The image [H, W, 3] float32 in [0, 1] seen by `camera`."""
+    def render(self, camera: Camera, background=(1.0, 1.0, 1.0), highlight: int | None = None,
+               quick: bool = False) -> np.ndarray:
+        """The image [H, W, 3] float32 in [0, 1] seen by `camera` (quick: only the Gaussians that
+        cover the most, see renderers.quick_subset)."""
         width, height = int(camera.width), int(camera.height)
         fbo = self._framebuffer(width, height)
         fbo.use()
@@ -215,7 +225,10 @@ class GLSplatRenderer:
             w2c = camera.w2c.detach().to("cpu", torch.float32).numpy()
             rot, trans = w2c[:3, :3], w2c[:3, 3]
             depth = self.means @ rot[2] + trans[2]
-            visible = np.flatnonzero(depth > NEAR)
+            keep = depth > NEAR
+            if quick and self.quick_mask is not None:
+                keep &= self.quick_mask
+            visible = np.flatnonzero(keep)
             order = visible[np.argsort(-depth[visible], kind="stable")].astype(np.int32)
             if len(order):
                 self.order.write(order.tobytes())
