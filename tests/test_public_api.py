@@ -20,7 +20,9 @@ def test_top_level_names():
 
 
 def test_subpackage_names():
-    assert set(scenegen.io.__all__) == {"read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence", "FORMAT_VERSION"}
+    assert set(scenegen.io.__all__) == {"read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence",
+                                        "export", "extract_mesh", "extract_meshes", "write_mesh", "point_cloud",
+                                        "write_point_cloud", "FORMAT_VERSION"}
     assert {"load_dataset", "Dataset", "detect_format", "FORMATS"} <= set(scenegen.data.__all__)
     assert {"render", "RenderConfig", "RenderOutput", "available_backends"} <= set(scenegen.render.__all__)
     assert {"train", "TrainConfig", "Trainer", "DynamicTrainer", "ObjectTrainer", "find_objects", "split_objects",

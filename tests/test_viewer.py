@@ -192,3 +192,47 @@ def test_real_window_under_xvfb(scene, tmp_path):
 
     image = iio.imread(tmp_path / "window.png")
     assert image.shape[0] >= 400 and image[..., :3].std() > 10
+
+
+def test_window_plays_keyframes_simulates_inserts_and_opens_dropped_files(scene, tmp_path):
+    import time
+
+    import trimesh
+    from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from apps.viewer.window import ViewerWindow
+
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.IniFormat)
+    window = ViewerWindow(ViewerSession(scene, renderer="cpu"), settings=settings)
+    window.resize(480, 320)
+    window.show()
+    app.processEvents()
+    session = window.session
+    window.toggle_play()
+    time.sleep(0.05)
+    window.advance()
+    assert session.time > 0.0 and window.slider.value() > 0
+    window.toggle_play()
+    assert not window.play_timer.isActive()
+    session.select("box")
+    window.keyframe()
+    assert session.scene.history[-1]["op"] == "set_pose"
+    keys = len(session.scene.objects["box"].track)
+    window.simulate()
+    assert session.scene.history[-1]["op"] == "simulate" and len(session.scene.objects["box"].track) > keys
+    mesh = trimesh.creation.box(extents=(0.1, 0.1, 0.1))
+    mesh.export(tmp_path / "crate.ply")
+    window.insert_mesh(tmp_path / "crate.ply")
+    assert session.selected == "crate" and session.scene.history[-1]["op"] == "insert_mesh"
+    # A scene file dropped on the window opens, and joins the recent files.
+    save(scene, tmp_path / "other.zip")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(tmp_path / "other.zip"))])
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
+    assert window.session is not session and window.session.path == tmp_path / "other.zip"
+    assert settings.value("recent")[0] == str(tmp_path / "other.zip")
+    assert [a.text() for a in window.recent_menu.actions()] == [str(tmp_path / "other.zip")]
+    window.close()

@@ -131,10 +131,10 @@ class ViewWidget(QWidget):
 
 
 class ViewerWindow(QMainWindow):
-    def __init__(self, session: ViewerSession | None = None):
+    def __init__(self, session: ViewerSession | None = None, settings: QSettings | None = None):
         super().__init__()
         self.session = session
-        self.settings = QSettings("scenegen", "viewer")
+        self.settings = settings if settings is not None else QSettings("scenegen", "viewer")
         self.setAcceptDrops(True)
         self.resize(1280, 760)
         self.view = ViewWidget(self)
