@@ -1,6 +1,7 @@
 """The desktop viewer (apps/viewer): its renderers against scenegen.render, the session, the window
 on Qt's offscreen platform, `scenegen view`, and one real window under Xvfb."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -236,3 +237,26 @@ def test_window_plays_keyframes_simulates_inserts_and_opens_dropped_files(scene,
     assert settings.value("recent")[0] == str(tmp_path / "other.zip")
     assert [a.text() for a in window.recent_menu.actions()] == [str(tmp_path / "other.zip")]
     window.close()
+
+
+def test_gizmo_ring_turns_the_object_about_up(scene):
+    from apps.viewer.gizmo import TURN, Gizmo
+
+    session = ViewerSession(scene, renderer="cpu")
+    session.view.pitch = 60.0  # looking down at the ring
+    session.select("box")
+    w, h = 320, 240
+    gizmo = Gizmo()
+    ring = gizmo.ring(session, w, h)
+    assert len(ring) > 10 and gizmo.hit(session, w, h, *ring[5]) == TURN
+    (cx, cy), _ = gizmo.layout(session, w, h)[0]
+    # Sweep a quarter turn that looks anticlockwise on screen (y points down), in small steps.
+    r = 40.0
+    points = [(cx + r * math.cos(-a), cy + r * math.sin(-a)) for a in np.linspace(0, math.pi / 2, 10)]
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
+        gizmo.drag(session, w, h, TURN, x1 - x0, y1 - y0, x1, y1)
+    gizmo.finish(session)
+    pose = session.scene.objects["box"].pose_at(session.time)
+    angle = math.degrees(math.atan2(float(pose[1, 0]), float(pose[0, 0])))
+    assert abs(angle - 90.0) < 1.0  # anticlockwise seen from above: +90 degrees about +z
+    assert [e["op"] for e in session.scene.history] == ["rotate"]

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QDoubleSpin
 
 from scenegen.errors import ScenegenError
 
-from .gizmo import AXIS_COLOURS, Gizmo
+from .gizmo import AXIS_COLOURS, RING_COLOUR, Gizmo
 from .session import ViewerSession
 
 QUICK_SCALE = 0.5  # frames drawn while the camera moves have half the width and height
@@ -25,7 +25,8 @@ SLIDER_STEPS = 1000
 
 class ViewWidget(QWidget):
     """Draws the session's frames; the mouse orbits (left), pans (right or middle), zooms (wheel)
-    and picks (a click); WASD/QE fly; the gizmo's arrows move the selected object."""
+    and picks (a click); WASD/QE fly; the gizmo's arrows move the selected object and its ring
+    turns it."""
 
     picked = Signal(object)
     edited = Signal()
@@ -70,6 +71,10 @@ class ViewWidget(QWidget):
         if self.image is not None:
             painter.drawImage(0, 0, self.image)
         if self.session is not None and self.session.selected is not None:
+            ring = self.gizmo.ring(self.session, self.width(), self.height())
+            painter.setPen(QPen(QColor(*RING_COLOUR), 2))
+            for a, b in zip(ring[:-1], ring[1:]):
+                painter.drawLine(QPointF(*a), QPointF(*b))
             handles = self.gizmo.layout(self.session, self.width(), self.height())
             for axis, (start, end) in enumerate(handles):
                 painter.setPen(QPen(QColor(*AXIS_COLOURS[axis]), 3))
@@ -94,7 +99,7 @@ class ViewWidget(QWidget):
         dx, dy = pos.x() - self._last.x(), pos.y() - self._last.y()
         self._last = pos
         if self._drag_axis is not None:
-            self.gizmo.drag(self.session, self.width(), self.height(), self._drag_axis, dx, dy)
+            self.gizmo.drag(self.session, self.width(), self.height(), self._drag_axis, dx, dy, pos.x(), pos.y())
             self.redraw(quick=True)
             return
         if event.buttons() & Qt.LeftButton:
