@@ -260,3 +260,24 @@ def test_gizmo_ring_turns_the_object_about_up(scene):
     angle = math.degrees(math.atan2(float(pose[1, 0]), float(pose[0, 0])))
     assert abs(angle - 90.0) < 1.0  # anticlockwise seen from above: +90 degrees about +z
     assert [e["op"] for e in session.scene.history] == ["rotate"]
+
+
+def test_empty_window_ignores_controls_until_a_scene_opens(scene, tmp_path):
+    from PySide6.QtCore import QPoint, QSettings, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from apps.viewer.window import ViewerWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = ViewerWindow(settings=QSettings(str(tmp_path / "viewer.ini"), QSettings.IniFormat))
+    window.show()
+    app.processEvents()
+    window.slider.setValue(500)
+    for control in (window.toggle_play, window.undo, window.duplicate, window.delete, window.reset_view, window.save):
+        control()
+    QTest.mouseClick(window.view, Qt.LeftButton, Qt.NoModifier, QPoint(20, 20))
+    save(scene, tmp_path / "scene.zip")
+    window.open_path(tmp_path / "scene.zip")
+    assert window.session is not None and window.view.image is not None
+    window.close()

@@ -17,6 +17,20 @@ from scenegen.errors import ScenegenError
 from .gizmo import AXIS_COLOURS, RING_COLOUR, Gizmo
 from .session import ViewerSession
 
+def needs_scene(method):
+    """A handler that does nothing until a scene is open (the window can start empty)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        window = getattr(self, "window_", self)
+        if window.session is None:
+            return None
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 QUICK_SCALE = 0.5  # frames drawn while the camera moves have half the width and height
 SETTLE_MS = 180  # full resolution again this long after the last movement
 RECENT = 8
@@ -85,6 +99,7 @@ class ViewWidget(QWidget):
     def resizeEvent(self, _event):
         self.redraw(quick=True)
 
+    @needs_scene
     def mousePressEvent(self, event):
         self.setFocus()
         self._press = self._last = event.position()
@@ -92,6 +107,7 @@ class ViewWidget(QWidget):
         if event.button() == Qt.LeftButton and self.session.selected is not None:
             self._drag_axis = self.gizmo.hit(self.session, self.width(), self.height(), event.position().x(), event.position().y())
 
+    @needs_scene
     def mouseMoveEvent(self, event):
         if self._last is None:
             return
@@ -108,6 +124,7 @@ class ViewWidget(QWidget):
             self.session.view.pan(dx / max(1, self.width()), dy / max(1, self.width()))
         self.redraw(quick=True)
 
+    @needs_scene
     def mouseReleaseEvent(self, event):
         if self._press is None:
             return
@@ -120,10 +137,12 @@ class ViewWidget(QWidget):
         self._press = self._last = None
         self._drag_axis = None
 
+    @needs_scene
     def wheelEvent(self, event):
         self.session.view.zoom(0.9 ** (event.angleDelta().y() / 120))
         self.redraw(quick=True)
 
+    @needs_scene
     def keyPressEvent(self, event):
         step = 0.05 * self.session.view.distance
         moves = {Qt.Key_W: (step, 0, 0), Qt.Key_S: (-step, 0, 0), Qt.Key_D: (0, step, 0), Qt.Key_A: (0, -step, 0),
@@ -277,6 +296,7 @@ class ViewerWindow(QMainWindow):
         self.object_list.blockSignals(False)
         self.sync_fields()
 
+    @needs_scene
     def sync_fields(self):
         name = self.session.selected
         for axis, field in enumerate(self.position_fields):
@@ -285,6 +305,7 @@ class ViewerWindow(QMainWindow):
             field.setValue(self.session.position()[axis] if name is not None else 0.0)
             field.blockSignals(False)
 
+    @needs_scene
     def sync_time(self):
         t0, t1 = self.session.scene.time_range
         self.slider.blockSignals(True)
@@ -293,6 +314,7 @@ class ViewerWindow(QMainWindow):
         self.slider.blockSignals(False)
         self.time_label.setText(f"t = {self.session.time:.2f} s")
 
+    @needs_scene
     def frame_drawn(self, seconds: float):
         s = self.session
         quality = "quick" if self.view.quick else "full"
@@ -312,6 +334,7 @@ class ViewerWindow(QMainWindow):
         self.refresh_objects()
         self.view.redraw()
 
+    @needs_scene
     def apply(self, op: str, **args):
         if self.session.selected is None:
             self.statusBar().showMessage("select an object first (click it or pick it in the list)", 4000)
@@ -319,11 +342,13 @@ class ViewerWindow(QMainWindow):
         self.guarded(self.session.edit, op, object=self.session.selected, **args)
         self.after_edit()
 
+    @needs_scene
     def on_picked(self, name):
         self.statusBar().showMessage(f"selected {name}" if name else "nothing selected", 3000)
         self.refresh_objects()
         self.view.redraw()
 
+    @needs_scene
     def on_list_selection(self, item, _previous=None):
         if item is None:
             return
@@ -332,6 +357,7 @@ class ViewerWindow(QMainWindow):
         self.sync_fields()
         self.view.redraw()
 
+    @needs_scene
     def on_visibility(self, item):
         obj = item.text()
         visible = item.checkState() == Qt.Checked
@@ -339,6 +365,7 @@ class ViewerWindow(QMainWindow):
             self.guarded(self.session.edit, "show" if visible else "hide", object=obj)
             self.view.redraw()
 
+    @needs_scene
     def on_position(self, _value=None):
         if self.session.selected is None:
             return
@@ -350,6 +377,7 @@ class ViewerWindow(QMainWindow):
             self.session.view.fov = float(value)
             self.view.redraw()
 
+    @needs_scene
     def on_slider(self, value):
         t0, t1 = self.session.scene.time_range
         self.session.set_time(t0 + (t1 - t0) * value / SLIDER_STEPS)
@@ -357,12 +385,14 @@ class ViewerWindow(QMainWindow):
         self.sync_fields()
         self.view.redraw(quick=self.playing)
 
+    @needs_scene
     def toggle_play(self):
         self.playing = not self.playing
         self.play_button.setText("Pause" if self.playing else "Play")
         self._last_tick = clock.perf_counter()
         self.play_timer.start() if self.playing else self.play_timer.stop()
 
+    @needs_scene
     def advance(self):
         now = clock.perf_counter()
         dt = (now - self._last_tick) * self.speed_field.value()
@@ -380,22 +410,26 @@ class ViewerWindow(QMainWindow):
         self.sync_fields()
         self.view.redraw(quick=True)
 
+    @needs_scene
     def step(self, frames: int):
         self.session.step(frames)
         self.sync_time()
         self.sync_fields()
         self.view.redraw()
 
+    @needs_scene
     def reset_view(self):
         self.session.reset_view()
         self.view.redraw()
 
+    @needs_scene
     def snap(self, direction: int):
         self._capture_index += direction
         self.guarded(self.session.snap_to_capture, self._capture_index)
         self.sync_time()
         self.view.redraw()
 
+    @needs_scene
     def duplicate(self):
         if self.session.selected is None:
             return self.apply("duplicate")
@@ -404,14 +438,17 @@ class ViewerWindow(QMainWindow):
         radius = 0.25 * self.session.view.distance * math.tan(math.radians(self.session.view.fov) / 2)
         self.apply("duplicate", name=new, offset=[radius, 0.0, 0.0])
 
+    @needs_scene
     def delete(self):
         self.apply("delete")
 
+    @needs_scene
     def keyframe(self):
         if self.session.selected is not None:
             self.guarded(self.session.keyframe)
             self.after_edit()
 
+    @needs_scene
     def simulate(self):
         """Drop the selected object under gravity from now to the end of the time range (2 s at least)."""
         if self.session.selected is None:
@@ -421,10 +458,12 @@ class ViewerWindow(QMainWindow):
                      start=self.session.time)
         self.after_edit()
 
+    @needs_scene
     def undo(self):
         if self.session.undo():
             self.after_edit()
 
+    @needs_scene
     def redo(self):
         if self.session.redo():
             self.after_edit()
@@ -443,29 +482,34 @@ class ViewerWindow(QMainWindow):
         if path:
             self.open_path(Path(path).parent if Path(path).name == "scene.json" else path)
 
+    @needs_scene
     def save(self):
         if self.session.path is None or self.session.path.suffix.lower() in (".ply", ".splat"):
             return self.save_as()
         self.guarded(self.session.save)
         self.statusBar().showMessage(f"saved {self.session.path}", 4000)
 
+    @needs_scene
     def save_as(self):
         path, _ = QFileDialog.getSaveFileName(self, "Save scene as", "", "Scene archive (*.zip)")
         if path:
             self.guarded(self.session.save, path)
             self._remember(self.session.path)
 
+    @needs_scene
     def screenshot_dialog(self):
         path, _ = QFileDialog.getSaveFileName(self, "Screenshot", "screenshot.png", "PNG (*.png)")
         if path:
             self.session.screenshot(path, self.view.width(), self.view.height())
 
+    @needs_scene
     def video_dialog(self):
         """One orbit around the current target over the scene's time range, as an mp4."""
         path, _ = QFileDialog.getSaveFileName(self, "Render video", "orbit.mp4", "Video (*.mp4)")
         if path:
             self.render_orbit_video(path)
 
+    @needs_scene
     def render_orbit_video(self, path, frames: int = 96):
         from scenegen.camera import Cameras
         from scenegen.render.paths import path_times
@@ -502,11 +546,13 @@ class ViewerWindow(QMainWindow):
             path = Path(urls[0].toLocalFile())
             self.open_path(path.parent if path.name == "scene.json" else path)
 
+    @needs_scene
     def insert_mesh_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, "Insert mesh", "", "Meshes (*.glb *.gltf *.obj *.ply *.stl *.off)")
         if path:
             self.insert_mesh(path)
 
+    @needs_scene
     def insert_mesh(self, path):
         name = Path(path).stem
         while name in self.session.scene.objects:

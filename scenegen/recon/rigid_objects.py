@@ -181,7 +181,9 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
         A_step = ((weights[:, None] * step)[:, None, :, None] * eye[None, :, None, :]).reshape(3 * (K - 1), 3 * K)
         A = torch.cat([A_ray, A_depth, torch.cat([A_step, zeros(3 * (K - 1))], 1) * math.sqrt(path_l1 * F), A_contact])
         y = torch.cat([y_ray, y_depth, torch.zeros(3 * (K - 1), dtype=torch.float64), y_contact])
-        theta = torch.linalg.lstsq(A, y).solution
+        # SVD-based: with size_weight 0 the depth unknown has no equation, and pivoted QR then
+        # decides the rank from rounding (run to run, thread to thread).
+        theta = torch.linalg.lstsq(A, y, driver="gelsd").solution
         keys = theta[:-1].reshape(K, 3)
         weights = 1.0 / torch.sqrt((step @ keys).norm(dim=1) + eps)
     if float(theta[-1]) > 0:
