@@ -48,6 +48,7 @@ def make_scene(count: int, work: Path):
     from scenegen import Scene
     from scenegen.edit.insert import mesh_gaussians
     from scenegen.gaussians import Gaussians
+    from scenegen.geometry import make_transform, quat_to_rotmat
     from scenegen.synth import generate, load_spec
 
     capture = work / "capture"
@@ -58,8 +59,6 @@ def make_scene(count: int, work: Path):
     for obj in truth["objects"]:
         mesh = trimesh.load(capture / obj["mesh"], force="mesh")
         track = obj["track"]
-        from scenegen.geometry import make_transform, quat_to_rotmat
-
         pose = make_transform(quat_to_rotmat(torch.tensor(track["rotations"][0], dtype=torch.float64)),
                               torch.tensor(track["translations"][0], dtype=torch.float64))
         mesh.apply_transform(pose.numpy())

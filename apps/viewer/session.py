@@ -155,16 +155,17 @@ class ViewerSession:
         self.edit("set_pose", object=name, t=self.time, matrix=self.scene.objects[name].pose_at(self.time).tolist())
 
     def undo(self) -> bool:
-        if not self.scene._undo:
-            return False
-        self.scene.undo()
-        self.changed()
-        return True
+        """Undo the last edit (the scene's own undo); False when there is none."""
+        return self._after(self.scene.undo())
 
     def redo(self) -> bool:
-        if not self.scene._redo:
+        return self._after(self.scene.redo())
+
+    def _after(self, entry) -> bool:
+        if entry is None:
             return False
-        self.scene.redo()
+        if self.selected not in self.scene.objects:
+            self.selected = None
         self.changed()
         return True
 

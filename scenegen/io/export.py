@@ -35,11 +35,10 @@ def only(scene: Scene, names: list[str] | None) -> Scene:
     """A scene holding just the named objects (shared, not copied); the whole scene when None."""
     if names is None:
         return scene
-    known = scene.object_names
-    for name in names:
-        if name not in known:
-            raise InvalidArgumentError(f"no object named {name!r}; the scene has {known}")
     from ..gaussians import Gaussians
+    from .mesh import object_names
+
+    names = object_names(scene, names)
 
     background = scene.background if BACKGROUND in names else Gaussians.empty(scene.background.gaussians.sh_degree)
     return Scene(background, [o for n, o in scene.objects.items() if n in names], time_range=scene.time_range,

@@ -26,7 +26,7 @@ GRAZING_COS = 0.2  # pixels seeing their surface at more than ~78 degrees from i
 TRUNCATION = 2.0  # the signed distance is truncated this many voxels from a surface (more inflates edges)
 
 
-def _names(scene: Scene, objects) -> list[str]:
+def object_names(scene: Scene, objects) -> list[str]:
     """The object names to mesh: all of them (background first) when None, else those given."""
     if objects is None:
         return [o.name for o in scene.all_objects() if o.visible and len(o.gaussians)]
@@ -121,7 +121,7 @@ def extract_mesh(scene: Scene, objects=None, t: float | None = None, *, views="a
 
     if frame not in ("world", "object"):
         raise InvalidArgumentError(f"frame must be 'world' or 'object', got {frame!r}")
-    names = _names(scene, objects)
+    names = object_names(scene, objects)
     if frame == "object" and len(names) != 1:
         raise InvalidArgumentError(f"frame='object' needs exactly one object, got {names}")
     if not 0.0 < min_alpha <= 1.0:
@@ -211,7 +211,7 @@ def _drop_small_pieces(mesh, min_component: float):
 
 def extract_meshes(scene: Scene, objects=None, t: float | None = None, **kwargs) -> dict:
     """{name: mesh} with each object meshed alone (see extract_mesh for the options)."""
-    return {name: extract_mesh(scene, name, t, **kwargs) for name in _names(scene, objects)}
+    return {name: extract_mesh(scene, name, t, **kwargs) for name in object_names(scene, objects)}
 
 
 def write_mesh(path: str | os.PathLike, meshes) -> Path:
@@ -244,7 +244,7 @@ def point_cloud(scene: Scene, objects=None, t: float | None = None, *, min_opaci
     (Gaussians fainter than `min_opacity` are left out)."""
     import trimesh
 
-    names = _names(scene, objects)
+    names = object_names(scene, objects)
     gaussians = _subset(scene, names, t)
     keep = gaussians.alphas.detach().reshape(-1) >= min_opacity
     if not keep.any():
