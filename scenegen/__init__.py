@@ -32,7 +32,11 @@ __all__ = sorted(_LAZY) + ["__version__"]
 def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
+        value = importlib.import_module(module)
+        # `render` is also the subpackage scenegen.render, which is callable as render() itself:
+        # binding the function here would hide the subpackage from `import scenegen.render` later.
+        if module != f"{__name__}.{name}":
+            value = getattr(value, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'scenegen' has no attribute {name!r}")

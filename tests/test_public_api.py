@@ -24,7 +24,7 @@ def test_subpackage_names():
                                         "export", "extract_mesh", "extract_meshes", "write_mesh", "point_cloud",
                                         "write_point_cloud", "FORMAT_VERSION"}
     assert {"load_dataset", "Dataset", "detect_format", "FORMATS"} <= set(scenegen.data.__all__)
-    assert {"render", "RenderConfig", "RenderOutput", "available_backends"} <= set(scenegen.render.__all__)
+    assert {"render", "render_image", "RenderConfig", "RenderOutput", "available_backends"} <= set(scenegen.render.__all__)
     assert {"train", "TrainConfig", "Trainer", "DynamicTrainer", "ObjectTrainer", "find_objects", "split_objects",
             "evaluate"} == set(scenegen.recon.__all__)
     for module in (scenegen.io, scenegen.data, scenegen.render, scenegen.recon):

@@ -2,11 +2,14 @@
 
 import math
 
+import numpy
+
 import pytest
 import torch
 
 from scenegen import Camera, Cameras, Gaussians
-from scenegen.render import RenderConfig, available_backends, render
+from scenegen.errors import InvalidArgumentError
+from scenegen.render import RenderConfig, available_backends, render, render_image
 from scenegen.render.backends.cpu_kernels import argsort_positive, fast_exp
 
 pytestmark = pytest.mark.skipif("cpu" not in available_backends(), reason="the cpu backend needs numba")
@@ -111,3 +114,45 @@ def test_fast_exp_and_radix_argsort():
 def test_auto_picks_cpu_on_cpu_tensors():
     out = render(random_scene(5, 0), cameras(count=1))
     assert out.backend == "cpu"
+
+
+def to_uint8(rgb):
+    return (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("seed,degree,size", [(0, 0, (37, 29)), (1, 3, (17, 5)), (2, 1, (64, 48)), (3, 2, (1, 1))])
+def test_display_image_matches_the_render(seed, degree, size):
+    """render_image's display kernel gives render().rgb rounded to 8 bits: the same as the cpu
+    backend's image, and within one level of the reference's."""
+    g = random_scene(400, seed, degree)
+    cam = cameras(*size, count=1)[0]
+    image = render_image(g, cam, background=(0.1, 0.5, 0.9))
+    assert image.dtype == numpy.uint8 and image.shape == (size[1], size[0], 3)
+    fast = to_uint8(render(g, cam, backend="cpu", background=(0.1, 0.5, 0.9)).rgb[0])
+    ref = render(g, cam, backend="torch", background=(0.1, 0.5, 0.9))
+    assert (image == fast).all()
+    assert numpy.abs(image.astype(int) - to_uint8(ref.rgb[0])).max() <= 1
+    if size[0] > 8:
+        assert ref.alpha.mean() > 0.2  # the scene covers the image
+
+
+def test_display_image_stops_opaque_pixels_like_the_render():
+    """Many opaque layers: pixels stop blending at the transmittance threshold, as in render()."""
+    g = random_scene(600, 5, 0, spread=0.15)
+    g = Gaussians(g.means, g.scales + 1.0, g.quats, torch.full((600,), 4.0), g.sh)
+    cam = cameras(40, 30, count=1)[0]
+    ref = render(g, cam, backend="cpu")
+    assert ref.alpha.amax() > 0.999
+    assert (render_image(g, cam) == to_uint8(ref.rgb[0])).all()
+    torch_image = render_image(g, cam, backend="torch")
+    assert numpy.abs(torch_image.astype(int) - to_uint8(render(g, cam, backend="torch").rgb[0])).max() == 0
+
+
+def test_display_image_checks_its_arguments():
+    g = random_scene(5, 0)
+    with pytest.raises(InvalidArgumentError, match="one Camera"):
+        render_image(g, cameras(count=2))
+    with pytest.raises(InvalidArgumentError, match="background"):
+        render_image(g, cameras(count=1)[0], background=(1.0, 0.0))
+    empty = render_image(Gaussians.empty(), cameras(9, 7, count=1)[0], background=(1.0, 0.0, 0.0))
+    assert (empty == numpy.array([255, 0, 0], numpy.uint8)).all()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scenegen import Camera, render
+from scenegen import Camera
+from scenegen.render import render_image
 from scenegen.gaussians import Gaussians
 from scenegen.sh import rgb_to_sh_dc, sh_to_color
 
@@ -33,7 +34,8 @@ def quick_subset(gaussians: Gaussians, budget: int = QUICK_BUDGET) -> torch.Tens
 
 
 class CPURenderer:
-    """scenegen.render (the fastest backend that runs here) into an image."""
+    """scenegen.render_image: the compiled CPU rasterizer's display kernel (or the fastest backend
+    that runs here), straight to 8-bit RGB."""
 
     name = "scenegen cpu"
 
@@ -67,9 +69,7 @@ class CPURenderer:
         gaussians = self._highlighted(highlight)
         if quick and self.subset is not None:
             gaussians = gaussians[self.subset]
-        with torch.no_grad():
-            out = render(gaussians, camera, background=background)
-        return out.rgb[0].clamp(0, 1).numpy()
+        return render_image(gaussians, camera, background=background)
 
 
 def make_renderer(kind: str = "auto"):

@@ -110,7 +110,8 @@ class ViewerSession:
         self._upload()
         w, h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
         image = self.renderer.render(self.camera(w, h), self.background, self.selected_id(), quick=scale < 1.0)
-        image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if image.dtype != np.uint8:
+            image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
         if (w, h) != (width, height):
             rows = np.minimum((np.arange(height) * h) // height, h - 1)
             cols = np.minimum((np.arange(width) * w) // width, w - 1)

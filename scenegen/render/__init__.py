@@ -20,7 +20,7 @@ from ..errors import BackendUnavailableError, InvalidArgumentError
 from ..gaussians import Gaussians
 from .types import RenderConfig, RenderOutput
 
-__all__ = ["render", "RenderConfig", "RenderOutput", "available_backends", "BACKENDS"]
+__all__ = ["render", "render_image", "RenderConfig", "RenderOutput", "available_backends", "BACKENDS"]
 
 BACKENDS = ("gsplat", "cpu", "torch")  # fastest first
 _INSTALL_HINT = {
@@ -62,6 +62,26 @@ def _pick_backend(name: str, device: torch.device) -> str:
     return name
 
 
+def _checked(gaussians, cameras, sh_degree, background) -> tuple[Cameras, int, Tensor]:
+    """The arguments render() and render_image() share, checked: (cameras, SH degree, background)."""
+    if not isinstance(gaussians, Gaussians):
+        raise InvalidArgumentError(f"render: gaussians must be a Gaussians, got {type(gaussians).__name__}")
+    cams = Cameras.stack([cameras]) if isinstance(cameras, Camera) else cameras
+    if not isinstance(cams, Cameras):
+        raise InvalidArgumentError(f"render: cameras must be a Camera or Cameras, got {type(cameras).__name__}")
+    if len(cams) == 0:
+        raise InvalidArgumentError("render: no cameras given")
+    if (cams.width != cams.width[0]).any() or (cams.height != cams.height[0]).any():
+        raise InvalidArgumentError("render: all cameras in one call must share an image size; render them in groups")
+    degree = gaussians.sh_degree if sh_degree is None else int(sh_degree)
+    if not 0 <= degree <= gaussians.sh_degree:
+        raise InvalidArgumentError(f"render: sh_degree must be in 0..{gaussians.sh_degree} for these Gaussians, got {sh_degree}")
+    bg = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32).reshape(-1)
+    if bg.shape != (3,):
+        raise InvalidArgumentError(f"render: background must be 3 numbers (RGB), got shape {list(bg.shape)}")
+    return cams, degree, bg
+
+
 def render(
     gaussians: Gaussians,
     cameras: Camera | Cameras,
@@ -79,21 +99,7 @@ def render(
     composited behind (default black). object_ids: [N] long, to get RenderOutput.object_id.
     Camera distortion is not rasterised: images are rendered as from the pinhole camera.
     """
-    if not isinstance(gaussians, Gaussians):
-        raise InvalidArgumentError(f"render: gaussians must be a Gaussians, got {type(gaussians).__name__}")
-    cams = Cameras.stack([cameras]) if isinstance(cameras, Camera) else cameras
-    if not isinstance(cams, Cameras):
-        raise InvalidArgumentError(f"render: cameras must be a Camera or Cameras, got {type(cameras).__name__}")
-    if len(cams) == 0:
-        raise InvalidArgumentError("render: no cameras given")
-    if (cams.width != cams.width[0]).any() or (cams.height != cams.height[0]).any():
-        raise InvalidArgumentError("render: all cameras in one call must share an image size; render them in groups")
-    degree = gaussians.sh_degree if sh_degree is None else int(sh_degree)
-    if not 0 <= degree <= gaussians.sh_degree:
-        raise InvalidArgumentError(f"render: sh_degree must be in 0..{gaussians.sh_degree} for these Gaussians, got {sh_degree}")
-    bg = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32).reshape(-1)
-    if bg.shape != (3,):
-        raise InvalidArgumentError(f"render: background must be 3 numbers (RGB), got shape {list(bg.shape)}")
+    cams, degree, bg = _checked(gaussians, cameras, sh_degree, background)
     if object_ids is not None:
         object_ids = torch.as_tensor(object_ids, dtype=torch.long, device=gaussians.device)
         if object_ids.shape != (len(gaussians),):
@@ -110,6 +116,36 @@ def render(
         from .backends.torch_ref import rasterize_torch as rasterize
     return rasterize(gaussians, cams.to(gaussians.device), sh_degree=degree, background=bg.to(gaussians.device),
                      object_ids=object_ids, cfg=cfg)
+
+
+def render_image(
+    gaussians: Gaussians,
+    camera: Camera,
+    *,
+    sh_degree: int | None = None,
+    background: Tensor | tuple[float, float, float] | None = None,
+    backend: str = "auto",
+    config: RenderConfig | None = None,
+):
+    """The colour image of one camera as uint8 [H, W, 3] (a numpy array), for display: what
+    render(...).rgb gives, rounded to 8 bits, with no gradients, alpha or depth. On the `cpu`
+    backend it uses a blending kernel that computes nothing else and visits only the rows of each
+    tile a splat reaches (several times faster for small splats); other backends go through
+    render()."""
+    import numpy as np
+
+    if not isinstance(camera, Camera):
+        raise InvalidArgumentError(f"render_image: camera must be one Camera, got {type(camera).__name__}")
+    cams, degree, bg = _checked(gaussians, camera, sh_degree, background)
+    cfg = config or RenderConfig()
+    name = _pick_backend(backend, gaussians.device)
+    with torch.no_grad():
+        if name == "cpu":
+            from .backends.cpu import render_image_cpu
+
+            return render_image_cpu(gaussians.detach(), camera, sh_degree=degree, background=bg, cfg=cfg)
+        rgb = render(gaussians, cams, sh_degree=degree, background=bg, backend=name, config=cfg).rgb[0]
+    return (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 class _CallableModule(ModuleType):

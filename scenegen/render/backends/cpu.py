@@ -176,3 +176,32 @@ def rasterize_cpu(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Te
         rgb=torch.stack(rgbs), alpha=torch.stack(alphas), depth=torch.stack(dep), radii=radii_all, means2d=means2d_all,
         object_id=torch.stack(id_maps) if object_ids is not None else None, backend="cpu",
     )
+
+
+def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, cfg: RenderConfig) -> np.ndarray:
+    """The colour image [H, W, 3] uint8 of one camera, for display (no gradients, alpha or depth):
+    the projection, sort and binning of rasterize_cpu, then cpu_kernels.forward_image."""
+    from . import cpu_kernels as K
+    from . import cpu_projection as P
+
+    width, height = int(cam.width), int(cam.height)
+    n = len(g)
+    view = np.ascontiguousarray(cam.w2c.detach().double().cpu().numpy()[:3])
+    campos = np.ascontiguousarray(cam.position.detach().double().cpu().numpy())
+    sh = g.sh[:, : (sh_degree + 1) ** 2]
+    means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
+    depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
+    P.project_forward(_f32(g.means), _f32(g.scales), _f32(g.quats), _f32(g.opacities), _f32(sh), sh_degree, view, campos,
+                      float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), width, height, cfg.near, cfg.far, cfg.eps2d,
+                      cfg.antialiased, means2d, conics, depths, radii, opac, colors)
+    visible = np.flatnonzero(radii > 0)
+    order = visible[K.argsort_positive(np.ascontiguousarray(depths[visible]))].astype(np.int32)
+    rects = tile_ranges(torch.from_numpy(means2d), torch.from_numpy(radii), torch.from_numpy(conics), torch.from_numpy(opac),
+                        width, height, cfg.min_alpha, DEFAULT_TILE)
+    tiles_x, tiles_y = (width + DEFAULT_TILE - 1) // DEFAULT_TILE, (height + DEFAULT_TILE - 1) // DEFAULT_TILE
+    n_chunks = max(1, min(torch.get_num_threads(), len(order)))
+    offsets, ids = K.bin_gaussians(order, rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
+    image = np.empty((height, width, 3), np.uint8)
+    K.forward_image(means2d, conics, colors, opac, radii.astype(np.float32), offsets, ids, width, height, _f32(background),
+                    np.float32(cfg.min_alpha), np.float32(cfg.max_alpha), np.float32(cfg.transmittance_threshold), image)
+    return image

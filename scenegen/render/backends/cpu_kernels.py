@@ -37,6 +37,20 @@ def fast_exp(x):
     return p * p
 
 
+@njit(inline="always", fastmath=True)
+def blend_weight(dx, dy, a, b, c, o, r, min_alpha, max_alpha, t_min, T, live):
+    """One Gaussian at one pixel, front to back: (blending weight, transmittance, live) after it.
+    A pixel whose transmittance would fall below t_min stops (live 0) without this Gaussian."""
+    power = -HALF * (a * dx * dx + c * dy * dy) - b * dx * dy
+    al = min(max_alpha, o * fast_exp(power))
+    ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (live > ZERO)
+    al = al if ok else ZERO
+    new_t = T * (ONE - al)
+    stop = new_t < t_min
+    w = ZERO if stop else al * T
+    return w, (T if stop else new_t), (ZERO if stop else live)
+
+
 @njit(parallel=True, cache=True)
 def bin_gaussians(order, rects, n_tiles, tiles_x, n_chunks):
     """Per-tile lists of Gaussians in depth order.
@@ -110,17 +124,7 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
             o, z, r = opacities[g], depths[g], radii[g]
             r0, r1, r2 = colors[g, 0], colors[g, 1], colors[g, 2]
             for k in range(npix):
-                dx = px[k] - mx
-                dy = py[k] - my
-                power = -HALF * (a * dx * dx + c * dy * dy) - b * dx * dy
-                al = min(max_alpha, o * fast_exp(power))
-                ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (live[k] > ZERO)
-                al = al if ok else ZERO
-                new_t = T[k] * (ONE - al)
-                stop = new_t < t_min
-                w = ZERO if stop else al * T[k]
-                live[k] = ZERO if stop else live[k]
-                T[k] = T[k] if stop else new_t
+                w, T[k], live[k] = blend_weight(px[k] - mx, py[k] - my, a, b, c, o, r, min_alpha, max_alpha, t_min, T[k], live[k])
                 cr[k] += w * r0
                 cg[k] += w * r1
                 cb[k] += w * r2
@@ -146,6 +150,53 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
                 final_t[y, x] = T[k]
                 last[y, x] = lastj[k]
                 best_id[y, x] = bid[k]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width, height, bg,
+                  min_alpha, max_alpha, t_min, image):
+    """The colour image alone, for display: image [H, W, 3] uint8, blended as `forward` blends
+    (8x8 tiles) with none of the outputs the backward pass needs (alpha, depth, transmittance,
+    last and heaviest Gaussian), and rounded to 8 bits in place."""
+    tile = 8
+    tiles_x = (width + tile - 1) // tile
+    tiles_y = (height + tile - 1) // tile
+    for t in prange(tiles_x * tiles_y):
+        x0 = (t % tiles_x) * tile
+        y0 = (t // tiles_x) * tile
+        npix = tile * tile
+        px = np.empty(npix, dtype=F)
+        py = np.empty(npix, dtype=F)
+        T = np.ones(npix, dtype=F)
+        live = np.ones(npix, dtype=F)
+        cr = np.zeros(npix, dtype=F)
+        cg = np.zeros(npix, dtype=F)
+        cb = np.zeros(npix, dtype=F)
+        for k in range(npix):
+            px[k] = F(x0 + k % tile) + HALF
+            py[k] = F(y0 + k // tile) + HALF
+        start, end = offsets[t], offsets[t + 1]
+        for j in range(start, end):
+            g = ids[j]
+            mx, my = means2d[g, 0], means2d[g, 1]
+            a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
+            o, r = opacities[g], radii[g]
+            r0, r1, r2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            for k in range(npix):
+                w, T[k], live[k] = blend_weight(px[k] - mx, py[k] - my, a, b, c, o, r, min_alpha, max_alpha, t_min, T[k], live[k])
+                cr[k] += w * r0
+                cg[k] += w * r1
+                cb[k] += w * r2
+            if (j - start) % 32 == 31:
+                if live.max() == ZERO:
+                    break
+        for k in range(npix):
+            x = x0 + k % tile
+            y = y0 + k // tile
+            if x < width and y < height:
+                image[y, x, 0] = np.uint8(min(max(cr[k] + T[k] * bg[0], ZERO), ONE) * F(255.0) + HALF)
+                image[y, x, 1] = np.uint8(min(max(cg[k] + T[k] * bg[1], ZERO), ONE) * F(255.0) + HALF)
+                image[y, x, 2] = np.uint8(min(max(cb[k] + T[k] * bg[2], ZERO), ONE) * F(255.0) + HALF)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
