@@ -110,23 +110,30 @@ class _Rasterize(torch.autograd.Function):
                 None, None, None, None, None, None)
 
 
+def _project(means, scales, quats, opacities, sh, cam, degree: int, cfg: RenderConfig):
+    """cpu_projection.project_forward on one camera: ((means2d, conics, depths, radii, opacities,
+    colours) as numpy arrays, (view, campos, intrinsics) as the kernels take them)."""
+    from . import cpu_projection as P
+
+    n = means.shape[0]
+    view = np.ascontiguousarray(cam.w2c.detach().double().cpu().numpy()[:3])
+    campos = np.ascontiguousarray(cam.position.detach().double().cpu().numpy())
+    intr = (float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height))
+    means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
+    depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
+    P.project_forward(_f32(means), _f32(scales), _f32(quats), _f32(opacities), _f32(sh), degree, view, campos, *intr,
+                      cfg.near, cfg.far, cfg.eps2d, cfg.antialiased, means2d, conics, depths, radii, opac, colors)
+    return (means2d, conics, depths, radii, opac, colors), (view, campos, intr)
+
+
 class _Project(torch.autograd.Function):
     """Gaussians seen by one camera -> means2d [N, 2], conics [N, 3], depths [N], radii [N],
     opacities [N], colours [N, 3] (cpu_projection.py; the same maths as render/projection.py)."""
 
     @staticmethod
     def forward(ctx, means, scales, quats, opacities, sh, cam, degree, cfg):
-        from . import cpu_projection as P
-
-        n = means.shape[0]
-        view = np.ascontiguousarray(cam.w2c.detach().double().numpy()[:3])
-        campos = np.ascontiguousarray(cam.position.detach().double().numpy())
-        inputs = (_f32(means), _f32(scales), _f32(quats), _f32(opacities), _f32(sh))
-        intr = (float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height))
-        means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
-        depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
-        P.project_forward(*inputs, degree, view, campos, *intr, cfg.near, cfg.far, cfg.eps2d, cfg.antialiased,
-                          means2d, conics, depths, radii, opac, colors)
+        (means2d, conics, depths, radii, opac, colors), (view, campos, intr) = _project(means, scales, quats, opacities, sh, cam,
+                                                                                       degree, cfg)
         ctx.saved = (degree, view, campos, intr, cfg, radii, colors)
         ctx.save_for_backward(means, scales, quats, opacities, sh)
         ctx.dtype = means.dtype
@@ -182,18 +189,10 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
     """The colour image [H, W, 3] uint8 of one camera, for display (no gradients, alpha or depth):
     the projection, sort and binning of rasterize_cpu, then cpu_kernels.forward_image."""
     from . import cpu_kernels as K
-    from . import cpu_projection as P
 
     width, height = int(cam.width), int(cam.height)
-    n = len(g)
-    view = np.ascontiguousarray(cam.w2c.detach().double().cpu().numpy()[:3])
-    campos = np.ascontiguousarray(cam.position.detach().double().cpu().numpy())
     sh = g.sh[:, : (sh_degree + 1) ** 2]
-    means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
-    depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
-    P.project_forward(_f32(g.means), _f32(g.scales), _f32(g.quats), _f32(g.opacities), _f32(sh), sh_degree, view, campos,
-                      float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), width, height, cfg.near, cfg.far, cfg.eps2d,
-                      cfg.antialiased, means2d, conics, depths, radii, opac, colors)
+    (means2d, conics, depths, radii, opac, colors), _ = _project(g.means, g.scales, g.quats, g.opacities, sh, cam, sh_degree, cfg)
     visible = np.flatnonzero(radii > 0)
     order = visible[K.argsort_positive(np.ascontiguousarray(depths[visible]))].astype(np.int32)
     rects = tile_ranges(torch.from_numpy(means2d), torch.from_numpy(radii), torch.from_numpy(conics), torch.from_numpy(opac),
