@@ -20,11 +20,16 @@ masks say where the object is before any training:
   view the object then also stands where its mask's bottom meets the plane (a depth along its
   ray), and their areas, which are what stood out rather than the object's outline, give no
   size cue.
-- Each object starts as a ball of Gaussians of that size with the colour under its mask; the
-  background's random start leaves the volume the objects sweep.
+- Its turn: gradient descent does not find a large turn from an unturned start (the object's
+  Gaussians first fit a blur of its orientations), so each object's steady spin about the up
+  axis is searched for first, from its masks and colours (recon/object_spin.py): most objects
+  come out unturned, and one that turns starts turning at that rate.
+- Each object starts as its visual hull under that spin (Gaussians on the hull's voxels; a ball
+  of its size when the hull is too small), with the colour under its mask; the background's
+  random start leaves the volume the objects sweep.
 - Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
-  starts and stops is followed; they start on the triangulated path, unturned, and are trained
-  with the Gaussians. A silhouette loss (each object rendered alone, white on black, against its
+  starts and stops is followed; they start on the triangulated path, turned by the spin found,
+  and are trained with the Gaussians. A silhouette loss (each object rendered alone, white on black, against its
   mask) pulls each pose onto its mask, and an L1 penalty on the keyframes' second differences
   keeps the ends and the instants few views see with their neighbours.
 - With `motion_curriculum`, the time window opens outward from the middle of the capture and
@@ -46,11 +51,13 @@ from ..gaussian_motion import GaussianMotion
 from ..geometry import make_transform, quat_multiply, quat_to_rotmat, rotation_vector_to_quat
 from ..gaussians import Gaussians
 from ..render import render
+from ..render.views import up_from_cameras
 from ..scene import Scene, SceneObject, Track
 from ..sh import rgb_to_sh_dc, rotate_sh
 from .config import TrainConfig
 from .densify import ParamSet
 from .motion import MOTION_PARAMS, DynamicTrainer
+from .object_spin import Spin, search_spin
 from .segment import instance_mask
 from .trainer import _gaussians
 
@@ -58,6 +65,7 @@ log = logging.getLogger("scenegen.train")
 OBJECT_GAUSSIANS = 3000  # starting Gaussians per object
 MIN_MASK_PIXELS = 16
 MAX_KEYS = 64
+MIN_HULL_VOXELS = 20  # an object starts as its visual hull when that has this many voxels, else as a ball
 
 
 def read_masks(dataset: Dataset, views) -> dict[int, Tensor]:
@@ -222,8 +230,12 @@ class ObjectTrainer(DynamicTrainer):
             found.append((value, *path))
         self.object_values = [f[0] for f in found]
         self.object_names = [names.get(v, f"object_{n}") for n, v in enumerate(self.object_values, start=1)]
+        up = options["plane"][0] if "plane" in options else up_from_cameras(self.cameras)
+        self.spins = [self._search_spin(value, keys, radius, up) for value, keys, radius, *_ in found]
+        found = [(f[0], f[1] + spin.offset, *f[2:]) for f, spin in zip(found, self.spins)]  # centred on the axis found
         self.trans = torch.nn.Parameter(torch.stack([f[1] for f in found]).float() if found else torch.zeros(0, len(self.key_times), 3))
-        self.rot = torch.nn.Parameter(torch.zeros(len(found), len(self.key_times), 3))
+        turns = [spin.rotation_vectors(self.key_times).float() for spin in self.spins]
+        self.rot = torch.nn.Parameter(torch.stack(turns) if turns else torch.zeros(0, len(self.key_times), 3))
         self.reached = torch.zeros(len(self.key_times), dtype=torch.bool)  # keyframes the time window has opened
         c = self.cfg
         self.track_opt = torch.optim.Adam([{"params": [self.trans], "lr": c.lr_object_track * self.extent, "name": "trans"},
@@ -234,6 +246,19 @@ class ObjectTrainer(DynamicTrainer):
 
     def _learning_rates(self) -> dict:
         return dict(super()._learning_rates(), labels=0.0)
+
+    def _search_spin(self, value: int, keys: Tensor, radius: float, up: Tensor) -> Spin:
+        """The object's steady spin from the views whose masks show it (see recon/object_spin.py)."""
+        position = {i: j for j, i in enumerate(self.indices)}
+        views = [i for i, m in self._masks.items() if int((m == value).sum()) >= MIN_MASK_PIXELS]
+        times = self.train_ds.times[views].double()
+        centres = interpolation_matrix(times, self.key_times) @ keys.double()
+        masks = torch.stack([self._masks[i] == value for i in views])
+        images = torch.stack([self.images[position[i]] for i in views])
+        spin = search_spin(self.train_ds.cameras[views], masks, images, times, centres, radius, up, span=(self.basis.t0, self.basis.t1))
+        log.info("scenegen train: object %d turns %.0f degrees over the capture (colour disagreement %.3f, unturned %.3f)",
+                 value, math.degrees(spin.turn), spin.score, spin.still_score)
+        return spin
 
     def _add_object_gaussians(self, found):
         p = {name: t.detach() for name, t in self.params.params.items()}
@@ -247,14 +272,19 @@ class ObjectTrainer(DynamicTrainer):
         sh_bases = p["shN"].shape[1]
         for label, (value, keys, radius, colour, _) in enumerate(found, start=1):
             n = OBJECT_GAUSSIANS
-            direction = torch.randn(n, 3, generator=self.generator)
-            direction = direction / direction.norm(dim=1, keepdim=True)
-            r = radius * torch.rand(n, 1, generator=self.generator) ** (1 / 3)
+            hull, voxel = self.spins[label - 1].hull, self.spins[label - 1].voxel
+            if len(hull) >= MIN_HULL_VOXELS:
+                # its visual hull: voxel centres, jittered within their voxels
+                pick = torch.randint(len(hull), (n,), generator=self.generator)
+                start = hull[pick] + voxel * (torch.rand(n, 3, generator=self.generator) - 0.5)
+            else:
+                direction = torch.randn(n, 3, generator=self.generator)
+                start = radius * torch.rand(n, 1, generator=self.generator) ** (1 / 3) * direction / direction.norm(dim=1, keepdim=True)
             sh0 = rgb_to_sh_dc(colour.float().clamp(0, 1)).expand(n, 3)[:, None].clone()
             sh0 = sh0 + 0.05 * torch.randn(n, 1, 3, generator=self.generator)
             quats = torch.zeros(n, 4)
             quats[:, 0] = 1
-            extra = {"means": direction * r, "scales": torch.full((n, 3), math.log(max(radius, 1e-6) / 8)), "quats": quats,
+            extra = {"means": start, "scales": torch.full((n, 3), math.log(max(radius, 1e-6) / 8)), "quats": quats,
                      "opacities": torch.full((n,), math.log(self.cfg.init_opacity / (1 - self.cfg.init_opacity))),
                      "sh0": sh0, "shN": torch.zeros(n, sh_bases, 3), "labels": torch.full((n,), float(label))}
             still = GaussianMotion.still(n, self.basis)

@@ -40,11 +40,18 @@ def scene_up(scene) -> Tensor:
 
 
 def up_from_cameras(cameras: Cameras | None) -> Tensor:
-    """World 'up' as the capture cameras saw it (minus their mean OpenCV y axis), else +z."""
+    """World 'up' as the capture cameras saw it, else +z: the direction square to all their right
+    (OpenCV x) axes when those span a plane (a hand-held camera rarely rolls, and this holds when
+    it looks down), else minus their mean OpenCV y axis."""
     if cameras is None or len(cameras) == 0:
         return torch.tensor([0.0, 0.0, 1.0])
-    up = -cameras.c2w[:, :3, 1].float().mean(0)
-    return up / up.norm() if up.norm() > 1e-6 else torch.tensor([0.0, 0.0, 1.0])
+    up = -cameras.c2w[:, :3, 1].double().mean(0)
+    right = cameras.c2w[:, :3, 0].double()
+    if len(right) >= 2:
+        _, s, vh = torch.linalg.svd(right, full_matrices=True)
+        if float(s[1]) > 0.1 * float(s[0]):
+            up = vh[-1] if float(vh[-1] @ up) >= 0 else -vh[-1]
+    return (up / up.norm()).float() if up.norm() > 1e-6 else torch.tensor([0.0, 0.0, 1.0])
 
 
 def up_basis(up) -> tuple[Tensor, Tensor, Tensor]:
