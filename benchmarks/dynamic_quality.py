@@ -294,7 +294,7 @@ def main():
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
     parser.add_argument("--steps", type=int, default=3000, help="training steps (dnerf and tabletop)")
     parser.add_argument("--video-steps", type=int, default=3000, help="training steps for the backpack clip")
-    parser.add_argument("--size", default="320x240", help="tabletop frame size WxH")
+    parser.add_argument("--size", default="240x180", help="tabletop frame size WxH")
     parser.add_argument("--frames", type=int, default=60, help="tabletop frames")
     args = parser.parse_args()
     torch.set_num_threads(2)
