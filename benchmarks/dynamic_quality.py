@@ -200,11 +200,20 @@ def run_tabletop(steps: int, size: tuple[int, int], frames: int, work: Path) -> 
         _picture(scene, test, ROOT / "docs" / "images" / ("tabletop_objects.jpg" if method == "masks" else "tabletop_objects_no_masks.jpg"),
                  matched)
         rows[method] = {"psnr": ev["psnr"], "objects": {n: o.metadata.get("source") for n, o in scene.objects.items()}, "iou": iou, "matched": matched,
-                        "track_error": tracks, "train_seconds": seconds, "gaussians": scene.num_gaussians}
+                        "track_error": tracks, "train_seconds": seconds, "gaussians": scene.num_gaussians,
+                        "spins": {n: o.metadata["spin_degrees"] for n, o in scene.objects.items() if "spin_degrees" in o.metadata}}
         log(f"tabletop {method}: PSNR {ev['psnr']:.2f}, IoU {iou}, track error {tracks}, {seconds:.0f} s")
     moving = {o["name"] for o in truth["objects"] if o["moving"]}
     return {"section": "tabletop", "steps": steps, "size": list(size), "frames": frames, "test_views": len(test),
-            "generate_seconds": gen_seconds, "moving_objects": sorted(moving), **rows}
+            "generate_seconds": gen_seconds, "moving_objects": sorted(moving), "true_turns": {o["name"]: _total_turn(o) for o in truth["objects"]},
+            **rows}
+
+
+def _total_turn(truth_obj) -> float:
+    """Degrees an object turns over the capture (the sum of its turns between samples)."""
+    q = torch.tensor(truth_obj["track"]["rotations"], dtype=torch.float64)
+    dots = (q[1:] * q[:-1]).sum(1).abs().clamp(max=1.0)
+    return float(torch.rad2deg(2 * torch.acos(dots)).sum())
 
 
 def _strip(paths: list[Path], out: Path, scale: float = 0.5):
@@ -265,9 +274,11 @@ def table(results: dict) -> str:
                   f"generated in {t['generate_seconds']:.0f} s, {t['steps']} training steps. "
                   f"Moving objects: {', '.join(t['moving_objects'])}. masks: the training frames' masks, objects trained "
                   "as rigid bodies; no_masks: none, objects found by default (what a still fit cannot explain, trained as "
-                  "rigid bodies, then the still clusters on the table).", "",
-                  "| objects from | train s | held-out PSNR dB | object | matched to | IoU | track error (of size) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "rigid bodies, then the still clusters on the table). spin found: the steady turn over the capture that the "
+                  "search before training found for the object (true: " + ", ".join(f"{n} {v:.0f} deg" for n, v in t.get("true_turns", {}).items())
+                  + ").", "",
+                  "| objects from | train s | held-out PSNR dB | object | matched to | IoU | track error (of size) | spin found |",
+                  "|---|---|---|---|---|---|---|---|"]
         for method in ("masks", "no_masks"):
             r = t.get(method)
             if r is None:
@@ -275,8 +286,9 @@ def table(results: dict) -> str:
             for name, iou in r["iou"].items():
                 err = r["track_error"].get(name)
                 match = r["matched"].get(name, "-")
+                spin = r.get("spins", {}).get(match)
                 lines.append(f"| {method} | {r['train_seconds']:.0f} | {r['psnr']:.2f} | {name} | {match} | {iou:.3f} | "
-                             f"{'-' if err is None else f'{100 * err:.1f}%'} |")
+                             f"{'-' if err is None else f'{100 * err:.1f}%'} | {'-' if spin is None else f'{spin:.0f} deg'} |")
         lines.append("")
     b = results.get("backpack")
     if b:

@@ -21,7 +21,7 @@ def tabletop(tmp_path_factory):
     """tabletop-dynamic, small: the block turns 200 degrees while the camera goes 120 degrees
     round, the box slides, the ball stays. (Fewer frames shorten the clip but not the camera's
     arc: with 36, the block turns with the camera and no one could tell it turns.)"""
-    return generate(load_spec("tabletop-dynamic"), tmp_path_factory.mktemp("spin") / "tt", frames=60, size=(96, 72), progress=False,
+    return generate(load_spec("tabletop-dynamic"), tmp_path_factory.mktemp("spin") / "tt", frames=60, size=(128, 96), progress=False,
                     video=False)
 
 
@@ -44,7 +44,7 @@ def test_the_turning_block_is_found_turning_and_the_others_are_not(tabletop):
     # only at the ends, so the search must land near 200).
     assert abs(float(block.axis[2])) > 0.99
     assert abs(math.degrees(block.turn * float(block.axis[2])) - 200) < 40, math.degrees(block.turn)
-    assert block.score < 0.9 * block.still_score
+    assert block.score < 0.8 * block.still_score
     # Its hull, in its own frame: about its size (0.3 x 0.12 x 0.18 m), around its centre.
     extent = block.hull.amax(0) - block.hull.amin(0)
     assert 0.2 < float(extent.max()) < 0.5 and float(block.hull.mean(0).norm()) < 0.05

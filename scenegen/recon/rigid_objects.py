@@ -413,7 +413,7 @@ class ObjectTrainer(DynamicTrainer):
                 local = g[sel]
                 bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
                 meta = {"label": int(self.object_values[k]), "source": (self.dataset.metadata or {}).get("mask_source", "masks"),
-                        "gaussians": int(sel.sum()), "bounds": bounds.tolist()}
+                        "gaussians": int(sel.sum()), "bounds": bounds.tolist(), "spin_degrees": round(math.degrees(self.spins[k].turn), 1)}
                 objects.append(SceneObject(name, local, Track.from_matrices(self.key_times.tolist(), torch.stack(poses)), metadata=meta,
                                            motion=motion[sel]))
         out = Scene(background, objects, time_range=scene.time_range, cameras=scene.cameras, camera_times=scene.camera_times,
