@@ -5,7 +5,9 @@ Gaussians first fit a blur of all its orientations, and a blur pulls no way roun
 training, each masked object's steady spin about the up axis is searched for. For each candidate
 total turn over the capture (every 10 degrees, then every 2 near the best), the object's visual
 hull is carved in its own frame (a voxel inside the object's mask in nine tenths of the views that
-see it, with the object carried by its mask path and the candidate spin), and scored by how well
+see it, with the object carried by its mask path and the candidate spin; eight or seven tenths
+when the masks disagree so much that the unturned hull keeps less than a quarter of a ball of
+the object's size, as masks found from motion can), and scored by how well
 its visible voxels agree in colour across views (the mean of their colours' standard deviations;
 visibility from each view's own depth buffer of the hull). The right spin lines the surface up,
 and its colours agree.
@@ -38,7 +40,8 @@ from ..geometry import quat_to_rotmat, rotation_vector_to_quat
 from ..render.views import up_basis
 
 GRID = 32  # voxels along each side of the hull's cube
-INSIDE_SHARE = 0.9  # a hull voxel is inside the mask in this share of the views that see it
+INSIDE_SHARES = (0.9, 0.8, 0.7)  # a hull voxel is inside the mask in this share of the views that see it: the first that keeps
+MIN_HULL_SHARE = 0.25  # this share of a ball of the object's radius in the unturned hull
 MIN_SPREAD = 0.5  # the views of a turned object span at least this share of the unturned one's
 MIN_GAIN = 0.2  # the best spin scores at least this much better than none
 
@@ -71,6 +74,7 @@ class _Views:
     """The masked views of one object: cameras, object masks, images, times and its centres."""
 
     def __init__(self, cameras: Cameras, masks: Tensor, images: Tensor, times: Tensor, centres: Tensor, voxel: float):
+        self.inside_share = INSIDE_SHARES[0]
         self.cameras, self.masks, self.images, self.times, self.centres = cameras, masks, images, times.double(), centres.float()
         self.h, self.w = masks.shape[1:]
         _, depth = cameras.project(centres.to(cameras.c2w.dtype)[:, None])
@@ -103,7 +107,7 @@ class _Views:
         inside = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (z > 0)
         pixel = v.clamp(0, h - 1) * w + u.clamp(0, w - 1) + torch.arange(F)[:, None] * (h * w)
         in_mask = self.masks.reshape(-1)[pixel] & inside
-        hull = in_mask.sum(0) >= INSIDE_SHARE * inside.sum(0).clamp_min(1)
+        hull = in_mask.sum(0) >= self.inside_share * inside.sum(0).clamp_min(1)
         seen = inside & hull[None]
         depth = torch.full((F * h * w,), math.inf)
         depth.scatter_reduce_(0, pixel[seen], z[seen].float(), reduce="amin")
@@ -147,7 +151,12 @@ def search_spin(cameras: Cameras, masks: Tensor, images: Tensor, times: Tensor, 
     phase = ((times - mid) / duration)[:, None] * up[None]
 
     zero = torch.zeros(3, dtype=torch.float64)
-    still_score, still_hull, still_spread = views.evaluate(grid, 0 * phase, zero, voxel, up)
+    ball = 4 / 3 * math.pi * (radius / voxel) ** 3  # voxels in a ball of the object's radius
+    for share in INSIDE_SHARES:
+        views.inside_share = share
+        still_score, still_hull, still_spread = views.evaluate(grid, 0 * phase, zero, voxel, up)
+        if int(still_hull.sum()) >= MIN_HULL_SHARE * ball:
+            break
     best = [still_score, 0.0, zero, still_hull]
 
     def consider(turn_deg: float, offset: Tensor):
