@@ -29,9 +29,9 @@ masks say where the object is before any training:
   random start leaves the volume the objects sweep.
 - Its pose: keyframes (one per two capture instants), linearly interpolated, so a path that
   starts and stops is followed; they start on the triangulated path, turned by the spin found,
-  and are trained with the Gaussians. A silhouette loss (each object rendered alone, white on black, against its
-  mask) pulls each pose onto its mask, and an L1 penalty on the keyframes' second differences
-  keeps the ends and the instants few views see with their neighbours.
+  and are trained with the Gaussians. A silhouette loss (each object rendered alone, white on
+  black, against its mask) pulls each pose onto its mask, and an L1 penalty on the keyframes'
+  second differences keeps the ends and the instants few views see with their neighbours.
 - With `motion_curriculum`, the time window opens outward from the middle of the capture and
   each keyframe it reaches starts from its neighbours' turn carried on at the same rate.
 - The result: one SceneObject per masked object with its Gaussians in its own frame, a Track
