@@ -3,6 +3,7 @@ known Gaussians and motions, so every expected label is known."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from scenegen.errors import InvalidArgumentError
 from scenegen.gaussian_motion import GaussianMotion, MotionBasis
 from scenegen.geometry import axis_angle_to_quat, quat_to_rotmat
 from scenegen.recon.motion_groups import motion_labels
-from scenegen.recon.plane_split import plane_labels, scene_up
+from scenegen.recon.plane_split import _solid_points, plane_labels, scene_up
 from scenegen.recon.segment import find_objects, sample_times, split_objects
 from scenegen.scene import SceneObject
 
@@ -153,3 +154,35 @@ def test_bad_requests_are_named(tabletop):
     with pytest.raises(InvalidArgumentError, match=">= 0"):
         split_objects(scene, truth - 1)
     assert find_objects(scene, method="none") is scene
+
+
+def test_an_object_in_touching_pieces_is_one_object():
+    """A ball whose opaque Gaussians are thin along a band (two caps and a few points between):
+    DBSCAN makes two clusters of it, which touch, so it is one object; a second ball farther
+    away stays its own."""
+    import open3d as o3d
+
+    gen = torch.Generator().manual_seed(1)
+    floor = torch.cat([torch.rand(4000, 2, generator=gen) * 2 - 1, torch.zeros(4000, 1)], 1)
+    eps = 0.0507  # the cluster radius plane_labels derives for this scene (4 x its spacing; checked below)
+    radius, gap = 0.15, 1.8 * eps
+    shell = torch.randn(4000, 3, generator=gen)
+    shell = radius * shell / shell.norm(dim=1, keepdim=True)
+    caps = shell[shell[:, 0].abs() > gap / 2][:700]
+    angle = torch.linspace(0, 2 * math.pi, 9)[:-1]
+    band = torch.stack([torch.zeros(8), radius * torch.cos(angle), radius * torch.sin(angle)], 1)
+    thin = torch.cat([caps, band]) + torch.tensor([0.4, 0.4, radius])
+    whole = shell[:700] + torch.tensor([-0.4, -0.4, radius])
+    means = torch.cat([floor, thin, whole])
+    truth = torch.cat([torch.zeros(len(floor)), torch.ones(len(thin)), torch.full((len(whole),), 2)]).long()
+    scene = Scene.from_gaussians(_gaussians(means, gen), metadata={"up": [0.0, 0.0, 1.0]})
+    assert abs(4 * _solid_points(scene, 0.3)[3] - eps) < 0.05 * eps
+    clusters = torch.as_tensor(np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(thin.double().numpy()))
+                                          .cluster_dbscan(eps=eps, min_points=10)))
+    assert len(set(clusters.tolist()) - {-1}) == 2  # DBSCAN alone: two pieces
+    labels = plane_labels(scene)
+    for value in (1, 2):
+        found = labels[truth == value]
+        mode = int(found.mode().values)
+        assert mode > 0 and float((found == mode).double().mean()) > 0.95
+    assert len(set(labels.tolist())) == 3

@@ -1,8 +1,8 @@
 """Objects from geometry, for still scenes without masks: the supporting plane (floor or table,
 found by Open3D's RANSAC among planes facing up) and the separate clusters standing on it (Open3D
-DBSCAN on the opaque Gaussians above the plane). Distances scale with the scene: the plane's
-thickness and the cluster radius follow the spacing of the Gaussians and the scene's size, so no
-setting depends on units.
+DBSCAN on the opaque Gaussians above the plane, clusters that touch joined). Distances scale
+with the scene: the plane's thickness and the cluster radius follow the spacing of the Gaussians
+and the scene's size, so no setting depends on units.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0
 
     eps = max(4.0 * spacing, 0.02 * size)
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[above].numpy()))
-    clusters = torch.as_tensor(np.asarray(pcd.cluster_dbscan(eps=eps, min_points=10)), dtype=torch.long)
+    clusters = join_touching(points[above], torch.as_tensor(np.asarray(pcd.cluster_dbscan(eps=eps, min_points=10)), dtype=torch.long), eps)
     partial = torch.full((n,), -1, dtype=torch.long)
     partial[solid] = 0
     label = 0
@@ -123,6 +123,29 @@ def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0
             partial[solid[members]] = label
     _claim_bases(points, height, normal, partial, solid, thickness, radius=2 * spacing)
     return clean_labels(g.means.detach(), partial, rounds=1)
+
+
+def join_touching(points: Tensor, clusters: Tensor, eps: float) -> Tensor:
+    """DBSCAN's cluster ids [P] (-1: noise) with clusters that touch made one: two clusters join
+    when a point of one lies within `eps` of a point of the other. DBSCAN links clusters through
+    core points only, so an object whose surface is thinly sampled in places (opaque Gaussians
+    are sparse where few views see it) comes out in pieces that touch along the thin part."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    member = (clusters >= 0).nonzero().squeeze(1)
+    n = int(clusters.max()) + 1 if len(member) else 0
+    if n < 2:
+        return clusters
+    pairs = cKDTree(points[member].double().numpy()).query_pairs(eps, output_type="ndarray")
+    a, b = clusters[member].numpy()[pairs[:, 0]], clusters[member].numpy()[pairs[:, 1]]
+    apart = a != b
+    graph = coo_matrix((np.ones(int(apart.sum())), (a[apart], b[apart])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    joined = clusters.clone()
+    joined[member] = torch.from_numpy(component).long()[clusters[member]]
+    return joined
 
 
 def _claim_bases(points: Tensor, height: Tensor, normal: Tensor, partial: Tensor, solid: Tensor, thickness: float,
@@ -141,4 +164,4 @@ def _claim_bases(points: Tensor, height: Tensor, normal: Tensor, partial: Tensor
     partial[solid[low[close]]] = partial[solid[labelled[torch.from_numpy(nearest)[close]]]]
 
 
-__all__ = ["plane_labels", "supporting_plane", "scene_up"]
+__all__ = ["plane_labels", "supporting_plane", "scene_up", "join_touching"]
