@@ -109,6 +109,27 @@ def test_fast_exp_and_radix_argsort():
     order = argsort_positive(keys)
     assert (keys[order][1:] >= keys[order][:-1]).all()
     assert torch.equal(torch.from_numpy(order).long(), torch.from_numpy(keys).argsort(stable=True))
+    # Depths in a narrow range share their high bits (a pass is skipped); zeros, equal keys, large keys.
+    for keys in (1.0 + torch.rand(3000) * 1e-3, torch.zeros(50), torch.full((7,), 3.5), torch.rand(2000) * 1e6,
+                 torch.tensor([2.0, 0.0, 1e-30, 1.0])):
+        keys = keys.numpy().astype("float32")
+        assert torch.equal(torch.from_numpy(argsort_positive(keys)).long(), torch.from_numpy(keys).argsort(stable=True))
+
+
+def test_display_projection_skips_the_colour_of_culled_gaussians():
+    """For display, Gaussians outside the view get colour 0 (nothing reads it); everything else is
+    what the training projection gives."""
+    from scenegen.render.backends.cpu import _project
+
+    g = random_scene(300, 5, degree=3, spread=3.0)
+    cam = cameras(count=1)[0]
+    full, _ = _project(g.means, g.scales, g.quats, g.opacities, g.sh, cam, 3, RenderConfig())
+    display, _ = _project(g.means, g.scales, g.quats, g.opacities, g.sh, cam, 3, RenderConfig(), colour_culled=False)
+    seen = full[3] > 0
+    assert 0 < seen.sum() < len(seen)
+    for a, b in zip(full, display):
+        assert numpy.array_equal(a[seen], b[seen])
+    assert (display[5][~seen] == 0).all() and (full[5][~seen] > 0).any()
 
 
 def test_auto_picks_cpu_on_cpu_tensors():

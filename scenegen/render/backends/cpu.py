@@ -110,9 +110,10 @@ class _Rasterize(torch.autograd.Function):
                 None, None, None, None, None, None)
 
 
-def _project(means, scales, quats, opacities, sh, cam, degree: int, cfg: RenderConfig):
+def _project(means, scales, quats, opacities, sh, cam, degree: int, cfg: RenderConfig, colour_culled: bool = True):
     """cpu_projection.project_forward on one camera: ((means2d, conics, depths, radii, opacities,
-    colours) as numpy arrays, (view, campos, intrinsics) as the kernels take them)."""
+    colours) as numpy arrays, (view, campos, intrinsics) as the kernels take them). With
+    colour_culled False, Gaussians outside the view get colour 0 instead of their SH colour."""
     from . import cpu_projection as P
 
     n = means.shape[0]
@@ -122,7 +123,7 @@ def _project(means, scales, quats, opacities, sh, cam, degree: int, cfg: RenderC
     means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
     depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
     P.project_forward(_f32(means), _f32(scales), _f32(quats), _f32(opacities), _f32(sh), degree, view, campos, *intr,
-                      cfg.near, cfg.far, cfg.eps2d, cfg.antialiased, means2d, conics, depths, radii, opac, colors)
+                      cfg.near, cfg.far, cfg.eps2d, cfg.antialiased, colour_culled, means2d, conics, depths, radii, opac, colors)
     return (means2d, conics, depths, radii, opac, colors), (view, campos, intr)
 
 
@@ -192,7 +193,8 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
 
     width, height = int(cam.width), int(cam.height)
     sh = g.sh[:, : (sh_degree + 1) ** 2]
-    (means2d, conics, depths, radii, opac, colors), _ = _project(g.means, g.scales, g.quats, g.opacities, sh, cam, sh_degree, cfg)
+    (means2d, conics, depths, radii, opac, colors), _ = _project(g.means, g.scales, g.quats, g.opacities, sh, cam, sh_degree, cfg,
+                                                                 colour_culled=False)
     visible = np.flatnonzero(radii > 0)
     order = visible[K.argsort_positive(np.ascontiguousarray(depths[visible]))].astype(np.int32)
     rects = tile_ranges(torch.from_numpy(means2d), torch.from_numpy(radii), torch.from_numpy(conics), torch.from_numpy(opac),

@@ -126,7 +126,7 @@ def covariance_2d(view, fx, fy, z, tx, ty, S, t0, t1):
 
 @njit(parallel=True, fastmath=False, cache=True)
 def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, campos, fx, fy, cx, cy, width, height,
-                    near, far, eps2d, antialiased, means2d, conics, depths, radii, opacities, colors):
+                    near, far, eps2d, antialiased, colour_culled, means2d, conics, depths, radii, opacities, colors):
     n = means.shape[0]
     k = (degree + 1) * (degree + 1)
     lx0, lx1, ly0, ly1 = frustum_limits(fx, fy, cx, cy, width, height)
@@ -170,6 +170,9 @@ def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, 
             u, v = means2d[i, 0], means2d[i, 1]
             if valid and u + rad > 0 and u - rad < width and v + rad > 0 and v - rad < height:
                 radii[i] = rad
+            elif not colour_culled:  # for display: nothing reads a culled Gaussian's colour
+                colors[i, 0] = colors[i, 1] = colors[i, 2] = 0.0
+                continue
             # colour along the camera-to-Gaussian direction
             dx, dy, dz = mx_ - campos[0], my_ - campos[1], mz_ - campos[2]
             dn = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
