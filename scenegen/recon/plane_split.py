@@ -110,6 +110,7 @@ def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0
     clusters = join_touching(points[above], torch.as_tensor(np.asarray(pcd.cluster_dbscan(eps=eps, min_points=10)), dtype=torch.long), eps)
     partial = torch.full((n,), -1, dtype=torch.long)
     partial[solid] = 0
+    partial[solid[above[clusters < 0]]] = -1  # DBSCAN's noise: labelled by its neighbours below
     label = 0
     ids, counts = torch.unique(clusters[clusters >= 0], return_counts=True)
     for c in ids[torch.argsort(counts, descending=True)].tolist():
