@@ -89,6 +89,32 @@ def test_motion_is_held_during_the_warm_up(moving_tabletop):
     assert float(trainer.params.params["offsets"].detach().abs().max()) > 0
 
 
+def test_neighbours_are_pulled_to_move_alike(moving_tabletop):
+    """The coherence term: after the warm-up, a Gaussian whose motion differs from its
+    neighbours' is pulled toward theirs (its gradient points to their mean), and the term is off
+    during the warm-up and with motion_coherence=0."""
+    ds = load_dataset(moving_tabletop)
+    cfg = TrainConfig(**{**QUICK, "steps": 60, "motion_warmup": 15, "motion_l1": 0.0, "opacity_l1": 0.0})
+    trainer = DynamicTrainer(ds, cfg)
+    offsets = trainer.params.params["offsets"]
+    with torch.no_grad():
+        offsets.zero_()
+        offsets[0, 0] = torch.tensor([1.0, 0.0, 0.0]) * trainer.extent  # one Gaussian moves, its neighbours do not
+    trainer.step = 10
+    assert float(trainer.regularization(0)) == 0  # warm-up: still held
+    trainer.step = 20
+    total = 0.0
+    for _ in range(20):  # a sample of Gaussians per step: sum the gradients of several
+        loss = trainer.regularization(0)
+        total = total + float(loss)
+        loss.backward()
+    grad = offsets.grad[0, 0]
+    assert total > 0 and grad[0] > 0 and grad[1:].abs().max() < 1e-9  # descent moves it back toward its neighbours (0)
+    offsets.grad = None
+    trainer.cfg.motion_coherence = 0.0
+    assert float(trainer.regularization(0)) == 0
+
+
 def test_the_time_window_opens_from_the_middle(moving_tabletop):
     ds = load_dataset(moving_tabletop)
     trainer = DynamicTrainer(ds, TrainConfig(**{**QUICK, "steps": 100, "motion_curriculum": 0.5}))
@@ -103,7 +129,7 @@ def test_the_time_window_opens_from_the_middle(moving_tabletop):
 
 
 @pytest.mark.parametrize("field,value", [("motion_l1", -1.0), ("motion_curriculum", 1.5), ("object_mask_weight", -0.1),
-                                         ("lr_object_track", 0.0)])
+                                         ("lr_object_track", 0.0), ("motion_coherence", -1.0), ("opacity_l1", -0.1)])
 def test_motion_settings_are_checked(field, value):
     with pytest.raises(InvalidArgumentError, match=field):
         TrainConfig(**{field: value})

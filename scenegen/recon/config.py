@@ -35,14 +35,16 @@ class TrainConfig:
     prune_opacity: float = 0.005
     opacity_reset_every: int = 3000
     max_gaussians: int = 300_000
+    opacity_l1: float = 0.01  # mean opacity penalty: Gaussians the images do not need fade out (floaters seen from few views)
     # motion (timed datasets; see scenegen.gaussian_motion and recon/motion.py)
     motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
     motion_degree: int = 2  # polynomial terms of the temporal basis
-    motion_fourier: int = 2  # sine/cosine pairs of the temporal basis
+    motion_fourier: int = 1  # sine/cosine pairs of the temporal basis
     lr_motion: float = 5e-5  # displacement coefficients, times the scene extent, decaying like the means'
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
+    motion_coherence: float = 10.0  # neighbouring Gaussians move alike (their motion coefficients differ little)
     motion_curriculum: float = 0.0  # the time window trained on opens from the middle to the whole capture over this share of the steps after the warm-up
     lr_object_track: float = 1e-3  # rigid objects' keyframe positions, times the extent (eased off over the last fifth)
     lr_object_rotation: float = 1e-2  # rigid objects' keyframe rotation vectors
@@ -82,7 +84,7 @@ class TrainConfig:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.motion_curriculum <= 1:
             raise InvalidArgumentError(f"motion_curriculum must be in [0, 1], got {self.motion_curriculum}")
-        for name in ("motion_l1", "object_mask_weight", "object_smooth"):
+        for name in ("motion_l1", "motion_coherence", "opacity_l1", "object_mask_weight", "object_smooth"):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.motion not in ("auto", "static", "dynamic"):

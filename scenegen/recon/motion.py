@@ -7,7 +7,9 @@ fades in time around a learned centre. Why this model rather than a deformation 
 matrix product per frame, so a training step costs little more than a static one on the CPU; it
 renders at any t, between training frames included, and stores in the PLY. An L1 penalty on the
 displacements keeps still things still, which is what later splits moving objects from the
-background. Densification copies the coefficients with the Gaussian.
+background; a coherence penalty (neighbours' coefficients differ little) makes parts move as
+pieces, which is what lets a capture with one view per instant generalise to new viewpoints.
+Densification copies the coefficients with the Gaussian.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from ..gaussians import Gaussians
 from ..scene import Scene
 from .config import TrainConfig
 from .densify import ParamSet
+from .segment import neighbours
 from .trainer import Trainer, _gaussians
 
 MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")
 MIN_WINDOW_VIEWS = 4
+COHERENCE_K = 8  # neighbours each Gaussian's motion is compared with
+COHERENCE_SAMPLE = 8192  # Gaussians compared per step
+NEIGHBOURS_EVERY = 100  # steps between neighbour searches (and whenever densification changes the count)
 
 
 def wants_motion(dataset: Dataset, config: TrainConfig) -> bool:
@@ -50,6 +56,7 @@ class DynamicTrainer(Trainer):
         tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
         self.base_lrs = self._learning_rates()
         self.params = ParamSet(tensors, self.base_lrs)
+        self._neighbours = None
 
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
@@ -96,8 +103,26 @@ class DynamicTrainer(Trainer):
         return self.motion().apply(_gaussians(self.params), float(self.times[i]))
 
     def regularization(self, i: int):
-        """Sparsity of the displacements: what does not move stays still."""
-        return self.cfg.motion_l1 * self.params.params["offsets"].abs().mean() / max(self.extent, 1e-9)
+        """Adds the sparsity of the displacements (what does not move stays still) and, once the
+        motion is free, their coherence: each Gaussian's motion coefficients (displacement, over
+        the scene's extent, and turn) differ little from its nearest neighbours'. A Gaussian seen
+        by one view per instant can otherwise fit that view with a motion of its own that no
+        other viewpoint agrees with; with neighbours moving alike, parts move as pieces."""
+        p = self.params.params
+        extent = max(self.extent, 1e-9)
+        loss = super().regularization(i) + self.cfg.motion_l1 * p["offsets"].abs().mean() / extent
+        weight = self.cfg.motion_coherence
+        if weight <= 0 or self.step <= min(self.cfg.motion_warmup, self.cfg.steps // 3) or len(p["means"]) < 2:
+            return loss
+        n = len(p["means"])
+        if self._neighbours is None or len(self._neighbours) != n or self.step % NEIGHBOURS_EVERY == 0:
+            self._neighbours = neighbours(p["means"].detach(), COHERENCE_K + 1)[:, 1:]
+        sample = torch.randint(n, (min(COHERENCE_SAMPLE, n),), generator=self.generator)
+        near = self._neighbours[sample]
+        for name, scale in (("offsets", 1.0 / extent), ("rotations", 0.1)):
+            c = p[name]
+            loss = loss + weight * scale * (c[sample][:, None] - c[near]).abs().mean()
+        return loss
 
     def make_scene(self, metadata: dict) -> Scene:
         scene = super().make_scene(metadata)

@@ -137,8 +137,13 @@ class Trainer:
         return None
 
     def regularization(self, i: int) -> torch.Tensor | float:
-        """Extra loss terms for the step on view i (after view_gaussians(i))."""
-        return 0.0
+        """Extra loss terms for the step on view i (after view_gaussians(i)): the mean opacity,
+        so Gaussians that the images do not need fade out and are pruned. Without it, Gaussians
+        that land where the training views see only background (or where one view alone sees
+        them) stay opaque and show up as floaters from new viewpoints."""
+        if self.cfg.opacity_l1 <= 0:
+            return 0.0
+        return self.cfg.opacity_l1 * torch.sigmoid(self.params.params["opacities"]).mean()
 
     def sh_degree_at(self, step: int) -> int:
         return min(self.cfg.sh_degree, (step - 1) // self.cfg.sh_degree_interval)
