@@ -13,7 +13,7 @@ frame, as `scenegen view --benchmark` does. Rows:
   the camera moves (half the width and height, enlarged);
 - the reference: `scenegen.render` with the pure-PyTorch backend, a couple of frames.
 
-Each fps is the median of three runs; the ratio is to the reference. The image of each renderer is
+Each fps is the median of five runs (their range beside it); the ratio is to the reference. The image of each renderer is
 compared with the reference renderer's at the same camera (PSNR). Writes
 benchmarks/results/viewer_fps.md and .json.
 """
@@ -79,12 +79,17 @@ def make_scene(count: int, work: Path):
     return scene
 
 
-def fps_of(session, seconds: float, width: int, height: int, scale: float) -> float:
+RUNS = 5
+
+
+def fps_of(session, seconds: float, width: int, height: int, scale: float) -> tuple[float, float, float]:
+    """(median, slowest, fastest) fps of RUNS orbits from the default view: this machine's speed
+    drifts by tens of percent within minutes, so the spread is reported beside the median."""
     runs = []
-    for _ in range(3):
+    for _ in range(RUNS):
         session.reset_view()
         runs.append(session.benchmark(seconds, width, height, scale))
-    return statistics.median(runs)
+    return statistics.median(runs), min(runs), max(runs)
 
 
 def reference_fps(scene, session, width: int, height: int, frames: int = 2) -> float:
@@ -134,22 +139,37 @@ def run(seconds: float) -> dict:
                     continue
                 quality = fidelity(scene, session, width, height)
                 for label, scale in (("full", 1.0), ("quick (half size)", 0.5)):
-                    fps = fps_of(session, seconds, width, height, scale)
+                    fps, slowest, fastest = fps_of(session, seconds, width, height, scale)
                     rows.append({"gaussians": count, "size": f"{width}x{height}", "renderer": session.renderer.name,
-                                 "frames": label, "fps": fps, "ratio": fps / ref, "psnr": quality})
+                                 "frames": label, "fps": fps, "fps_range": [slowest, fastest], "ratio": fps / ref,
+                                 "psnr": quality})
                     log(f"  {session.renderer.name} {label}: {fps:.1f} fps ({fps / ref:.0f}x the reference), PSNR {quality:.1f}")
-    return {"seconds": seconds, "threads": torch.get_num_threads(), "rows": rows}
+    return {"seconds": seconds, "threads": torch.get_num_threads(), "cpu": cpu_name(), "rows": rows}
+
+
+def cpu_name() -> str:
+    """The CPU as LLVM names it for numba's code (e.g. znver5 with 512-bit vectors, znver3 or
+    haswell with 256-bit ones): the frame rate of the CPU renderer depends on it."""
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_name()
+
+
+def spread(row: dict) -> str:
+    if "fps_range" not in row:
+        return "-"
+    return f"{row['fps_range'][0]:.1f}-{row['fps_range'][1]:.1f}"
 
 
 def table(results: dict) -> str:
-    lines = ["# Viewer frame rate (offscreen, orbiting; median of 3 runs)", "",
-             f"{results['threads']} CPU threads, no GPU. Scene: splats (SH degree 3) on the surfaces of `tabletop-static`. "
+    lines = [f"# Viewer frame rate (offscreen, orbiting; median of {RUNS} runs, slowest-fastest beside it)", "",
+             f"{results['threads']} CPU threads ({results.get('cpu', 'unknown')}), no GPU. Scene: splats (SH degree 3) on the surfaces of `tabletop-static`. "
              "PSNR: the renderer's full-size image against the reference renderer's at the same camera.", "",
-             "| Gaussians | size | renderer | frames | fps | vs reference | PSNR vs reference |",
-             "|---|---|---|---|---|---|---|"]
+             "| Gaussians | size | renderer | frames | fps | runs | vs reference | PSNR vs reference |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         psnr = "-" if math.isinf(r["psnr"]) else f"{r['psnr']:.1f} dB"
-        lines.append(f"| {r['gaussians']:,} | {r['size']} | {r['renderer']} | {r['frames']} | {r['fps']:.2f} | "
+        lines.append(f"| {r['gaussians']:,} | {r['size']} | {r['renderer']} | {r['frames']} | {r['fps']:.2f} | {spread(r)} | "
                      f"{r['ratio']:.0f}x | {psnr} |")
     return "\n".join(lines) + "\n"
 

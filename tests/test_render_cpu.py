@@ -177,3 +177,40 @@ def test_display_image_checks_its_arguments():
         render_image(g, cameras(count=1)[0], background=(1.0, 0.0))
     empty = render_image(Gaussians.empty(), cameras(9, 7, count=1)[0], background=(1.0, 0.0, 0.0))
     assert (empty == numpy.array([255, 0, 0], numpy.uint8)).all()
+
+
+def test_threads_take_rows_of_tiles_spread_over_the_image():
+    """The tiles are dealt to the threads row by row modulo their count: every tile once, and the
+    image (and the gradients) do not depend on how many threads there are."""
+    import numba
+
+    from scenegen.render.backends.cpu_kernels import striped_tile
+
+    @numba.njit
+    def order(tiles_x, tiles_y, stripes):
+        return numpy.array([striped_tile(u, tiles_x, tiles_y, stripes) for u in range(tiles_x * tiles_y)])
+
+    for tiles_x, tiles_y, stripes in ((3, 7, 2), (5, 90, 2), (4, 13, 4), (2, 3, 3), (1, 1, 1), (6, 5, 5), (2, 9, 7)):
+        seen = order(tiles_x, tiles_y, stripes)
+        assert sorted(seen.tolist()) == list(range(tiles_x * tiles_y))
+    rows = order(1, 10, 2)
+    assert rows[:5].tolist() == [0, 2, 4, 6, 8] and rows[5:].tolist() == [1, 3, 5, 7, 9]  # each half spans the image
+
+    g = random_scene(300, 7, degree=1)
+    cam = cameras(45, 37, count=1)
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            params = [t.clone().requires_grad_(True) for t in (g.means, g.scales, g.quats, g.opacities, g.sh)]
+            out = render(Gaussians(*params), cam, backend="cpu")
+            (out.rgb.square().sum() + out.depth.sum()).backward()
+            results.append((out.rgb.detach(), [p.grad for p in params], render_image(g, cam[0])))
+    finally:
+        numba.set_num_threads(before)
+    first = results[0]
+    for other in results[1:]:
+        assert torch.equal(first[0], other[0]) and numpy.array_equal(first[2], other[2])
+        for a, b in zip(first[1], other[1]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

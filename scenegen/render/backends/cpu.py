@@ -72,7 +72,7 @@ class _Rasterize(torch.autograd.Function):
         last = np.empty((height, width), np.int32)
         best = np.empty((height, width), np.int32)
         K.forward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
-                  np.float32(cfg.transmittance_threshold), rgb, alpha, depth, final_t, last, best)
+                  np.float32(cfg.transmittance_threshold), rgb, alpha, depth, final_t, last, best, K.threads())
         ctx.kernel_inputs = (offsets, ids, width, height, tile, bg, cfg)
         ctx.final = (final_t, last)
         ctx.n = n
@@ -100,7 +100,7 @@ class _Rasterize(torch.autograd.Function):
                    alpha, depth, final_t, last,
                    _f32(g_rgb) if g_rgb is not None else np.zeros((height, width, 3), np.float32),
                    _f32(g_alpha) if g_alpha is not None else zeros,
-                   _f32(g_depth) if g_depth is not None else zeros, grads)
+                   _f32(g_depth) if g_depth is not None else zeros, grads, K.threads())
         per_gaussian = torch.zeros(ctx.n, 10, dtype=torch.float32)
         per_gaussian.index_add_(0, torch.from_numpy(ids).long(), torch.from_numpy(grads))
         d_mean, d_conic, d_opac, d_color, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
@@ -204,5 +204,6 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
     offsets, ids = K.bin_gaussians(order, rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
     image = np.empty((height, width, 3), np.uint8)
     K.forward_image(means2d, conics, colors, opac, radii.astype(np.float32), offsets, ids, width, height, _f32(background),
-                    np.float32(cfg.min_alpha), np.float32(cfg.max_alpha), np.float32(cfg.transmittance_threshold), image)
+                    np.float32(cfg.min_alpha), np.float32(cfg.max_alpha), np.float32(cfg.transmittance_threshold), image,
+                    K.threads())
     return image

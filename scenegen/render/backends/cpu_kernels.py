@@ -1,7 +1,9 @@
 """Compiled CPU kernels of the `cpu` backend: tile binning, forward blending, hand-written backward.
 
 Compiled by numba on first use and cached on disk (`cache=True`); nothing compiles at import of
-scenegen. Tiles run in parallel over the CPU's threads. Inside a tile, the loop over its pixels is
+scenegen. Tiles run in parallel over the CPU's threads, each thread taking every k-th row of tiles
+(the work of an image is uneven from top to bottom, and the threads split the loop into contiguous
+parts). Inside a tile, the loop over its pixels is
 branch-free float32 arithmetic with an inlined exponential, so LLVM vectorises it.
 
 The semantics are those of the reference rasterizer (backends/torch_ref.py), which is the spec.
@@ -10,7 +12,7 @@ The semantics are those of the reference rasterizer (backends/torch_ref.py), whi
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from ... import compiled  # noqa: F401  (threading layer)
 
@@ -49,6 +51,26 @@ def blend_weight(dx, dy, a, b, c, o, r, min_alpha, max_alpha, t_min, T, live):
     stop = new_t < t_min
     w = ZERO if stop else al * T
     return w, (T if stop else new_t), (ZERO if stop else live)
+
+
+def threads() -> int:
+    """The threads the parallel kernels run on (their `stripes` argument)."""
+    return get_num_threads()
+
+
+@njit(inline="always")
+def striped_tile(u, tiles_x, tiles_y, stripes):
+    """(`stripes`: the kernels' last argument, the number of threads.) The tile at place u of the order that lists rows of tiles by their row number modulo
+    `stripes` (rows 0, s, 2s, ..., then 1, s + 1, ...): the threads' contiguous parts of that order
+    each hold rows spread over the whole image."""
+    q, m = tiles_y // stripes, tiles_y % stripes
+    ru, col = u // tiles_x, u % tiles_x
+    if ru < m * (q + 1):
+        row = ru // (q + 1) + (ru % (q + 1)) * stripes
+    else:
+        rest = ru - m * (q + 1)
+        row = m + rest // q + (rest % q) * stripes
+    return row * tiles_x + col
 
 
 @njit(parallel=True, cache=True)
@@ -92,14 +114,16 @@ def bin_gaussians(order, rects, n_tiles, tiles_x, n_chunks):
 
 @njit(parallel=True, fastmath=True, cache=True)
 def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, width, height, tile, bg,
-            min_alpha, max_alpha, t_min, rgb, alpha, depth, final_t, last, best_id):
+            min_alpha, max_alpha, t_min, rgb, alpha, depth, final_t, last, best_id, stripes):
     """Blend front to back. Writes rgb [H, W, 3], alpha and depth [H, W], final transmittance
     [H, W], the list index of each pixel's last contributing Gaussian (-1: none) and the id of the
     Gaussian with the largest weight (-1: none)."""
     tiles_x = (width + tile - 1) // tile
     tiles_y = (height + tile - 1) // tile
     npix = tile * tile
-    for t in prange(tiles_x * tiles_y):
+    stripes = max(1, min(stripes, tiles_y))
+    for u in prange(tiles_x * tiles_y):
+        t = striped_tile(u, tiles_x, tiles_y, stripes)
         x0 = (t % tiles_x) * tile
         y0 = (t // tiles_x) * tile
         px = np.empty(npix, dtype=F)
@@ -154,14 +178,16 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
 
 @njit(parallel=True, fastmath=True, cache=True)
 def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width, height, bg,
-                  min_alpha, max_alpha, t_min, image):
+                  min_alpha, max_alpha, t_min, image, stripes):
     """The colour image alone, for display: image [H, W, 3] uint8, blended as `forward` blends
     (8x8 tiles) with none of the outputs the backward pass needs (alpha, depth, transmittance,
     last and heaviest Gaussian), and rounded to 8 bits in place."""
     tile = 8
     tiles_x = (width + tile - 1) // tile
     tiles_y = (height + tile - 1) // tile
-    for t in prange(tiles_x * tiles_y):
+    stripes = max(1, min(stripes, tiles_y))
+    for u in prange(tiles_x * tiles_y):
+        t = striped_tile(u, tiles_x, tiles_y, stripes)
         x0 = (t % tiles_x) * tile
         y0 = (t // tiles_x) * tile
         npix = tile * tile
@@ -201,7 +227,7 @@ def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width
 
 @njit(parallel=True, fastmath=True, cache=True)
 def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, width, height, tile, bg,
-             min_alpha, max_alpha, alpha, depth, final_t, last, g_rgb, g_alpha, g_depth, grads):
+             min_alpha, max_alpha, alpha, depth, final_t, last, g_rgb, g_alpha, g_depth, grads, stripes):
     """Gradients per (tile, Gaussian) pair, walking each tile's list back to front.
 
     grads [pairs, 10] receives d/d(mean x, mean y, conic a, b, c, opacity, r, g, b, depth) summed
@@ -212,7 +238,9 @@ def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wi
     tiles_x = (width + tile - 1) // tile
     tiles_y = (height + tile - 1) // tile
     npix = tile * tile
-    for t in prange(tiles_x * tiles_y):
+    stripes = max(1, min(stripes, tiles_y))
+    for u in prange(tiles_x * tiles_y):
+        t = striped_tile(u, tiles_x, tiles_y, stripes)
         x0 = (t % tiles_x) * tile
         y0 = (t // tiles_x) * tile
         px = np.empty(npix, dtype=F)
