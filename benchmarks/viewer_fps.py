@@ -84,7 +84,9 @@ RUNS = 5
 
 def fps_of(session, seconds: float, width: int, height: int, scale: float) -> tuple[float, float, float]:
     """(median, slowest, fastest) fps of RUNS orbits from the default view: this machine's speed
-    drifts by tens of percent within minutes, so the spread is reported beside the median."""
+    drifts by tens of percent within minutes, so the spread is reported beside the median. An
+    untimed orbit first: a process's first seconds of frames run slower than its steady state."""
+    session.benchmark(seconds / 2, width, height, scale)
     runs = []
     for _ in range(RUNS):
         session.reset_view()
