@@ -63,7 +63,7 @@ class _Rasterize(torch.autograd.Function):
         order = visible[torch.from_numpy(K.argsort_positive(_f32(depths[visible]))).long()]
         rects = tile_ranges(means2d.detach(), radii, conics.detach(), opacities.detach(), width, height, cfg.min_alpha, tile)
         tiles_x, tiles_y = (width + tile - 1) // tile, (height + tile - 1) // tile
-        n_chunks = max(1, min(torch.get_num_threads(), len(order)))
+        n_chunks = max(1, min(K.threads(), len(order)))
         offsets, ids = K.bin_gaussians(order.to(torch.int32).numpy(), rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
         arrays = (_f32(means2d), _f32(conics), _f32(colors), _f32(opacities), _f32(depths), _f32(radii))
         bg = _f32(background)
@@ -200,7 +200,7 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
     rects = tile_ranges(torch.from_numpy(means2d), torch.from_numpy(radii), torch.from_numpy(conics), torch.from_numpy(opac),
                         width, height, cfg.min_alpha, DEFAULT_TILE)
     tiles_x, tiles_y = (width + DEFAULT_TILE - 1) // DEFAULT_TILE, (height + DEFAULT_TILE - 1) // DEFAULT_TILE
-    n_chunks = max(1, min(torch.get_num_threads(), len(order)))
+    n_chunks = max(1, min(K.threads(), len(order)))
     offsets, ids = K.bin_gaussians(order, rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
     image = np.empty((height, width, 3), np.uint8)
     K.forward_image(means2d, conics, colors, opac, radii.astype(np.float32), offsets, ids, width, height, _f32(background),

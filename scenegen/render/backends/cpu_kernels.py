@@ -2,9 +2,9 @@
 
 Compiled by numba on first use and cached on disk (`cache=True`); nothing compiles at import of
 scenegen. Tiles run in parallel over the CPU's threads, each thread taking every k-th row of tiles
-(the work of an image is uneven from top to bottom, and the threads split the loop into contiguous
-parts). Inside a tile, the loop over its pixels is
-branch-free float32 arithmetic with an inlined exponential, so LLVM vectorises it.
+(the work of an image is uneven from top to bottom, and the threads split the loop into
+contiguous parts). Inside a tile, the loop over its pixels is branch-free float32 arithmetic with
+an inlined exponential, so LLVM vectorises it.
 
 The semantics are those of the reference rasterizer (backends/torch_ref.py), which is the spec.
 """
@@ -60,9 +60,9 @@ def threads() -> int:
 
 @njit(inline="always")
 def striped_tile(u, tiles_x, tiles_y, stripes):
-    """(`stripes`: the kernels' last argument, the number of threads.) The tile at place u of the order that lists rows of tiles by their row number modulo
-    `stripes` (rows 0, s, 2s, ..., then 1, s + 1, ...): the threads' contiguous parts of that order
-    each hold rows spread over the whole image."""
+    """The tile at place u of the order that lists rows of tiles by their row number modulo
+    `stripes` (rows 0, s, 2s, ..., then 1, s + 1, ...; the kernels' last argument, the number of
+    threads): the threads' contiguous parts of that order each hold rows spread over the image."""
     q, m = tiles_y // stripes, tiles_y % stripes
     ru, col = u // tiles_x, u % tiles_x
     if ru < m * (q + 1):
