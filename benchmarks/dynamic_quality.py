@@ -4,8 +4,10 @@
     python benchmarks/dynamic_quality.py --only tabletop --steps 3000
 
 - dnerf: ../shared/data/dnerf_lego_100, the dynamic model against the static one (the
-  reference) trained with the same steps on the same data, in the same run: test-split PSNR and
-  training time, with the ratio of the dynamic to the static time.
+  reference) trained with the same steps on the same data, in the same run: test- and val-split
+  PSNR and training time, with the ratio of the dynamic to the static time. Lego's test split does
+  not line up with its training split (the shovel's angles), so the dynamic model's test views are
+  also rendered at the time that matches each best, to show what their time labels cost.
 - tabletop: the built-in synthetic `tabletop-dynamic` scene (generated here, with ground truth),
   every 8th frame held out. Two training runs: with the training frames' masks (objects trained
   as rigid bodies), and with no masks at all (the default object finding: the regions a still fit
@@ -65,10 +67,26 @@ def run_dnerf(steps: int) -> dict:
         rows[motion] = {"psnr": result["psnr"], "ssim": result["ssim"], "val_psnr": val["psnr"], "seconds": seconds,
                         "gaussians": scene.num_gaussians,
                         "moving_gaussians": scene.metadata.get("moving_gaussians")}
+        if motion == "dynamic":
+            rows[motion]["best_time_psnr"] = _best_time_psnr(scene, ds.split("test"))
         log(f"dnerf {motion}: {result['psnr']:.2f} dB in {seconds:.0f} s")
     return {"section": "dnerf", "steps": steps, "test_views": len(ds.split("test")), "train_views": len(ds.split("train")),
             **rows, "gain_db": rows["dynamic"]["psnr"] - rows["static"]["psnr"],
             "time_ratio": rows["dynamic"]["seconds"] / rows["static"]["seconds"]}
+
+
+def _best_time_psnr(scene, views, samples: int = 51) -> float:
+    """Mean PSNR of `views` with each rendered at whichever of `samples` times over the scene's
+    range matches it best: how much a view's own time label costs it."""
+    from scenegen.metrics import psnr
+    from scenegen.render import render
+
+    t0, t1 = scene.time_range
+    with torch.no_grad():
+        moments = [scene.gaussians_at(float(t))[0] for t in torch.linspace(t0, t1, samples)]
+        best = [max(float(psnr(render(g, views.cameras[i], background=views.background).rgb[0].clamp(0, 1), views.image(i)))
+                    for g in moments) for i in range(len(views))]
+    return sum(best) / max(len(best), 1)
 
 
 def _iou_by_name(scene, test, names: dict[int, str]) -> dict[str, float]:
@@ -266,7 +284,15 @@ def table(results: dict) -> str:
             val = f"{r['val_psnr']:.2f}" if "val_psnr" in r else "-"
             lines.append(f"| {m} | {r['psnr']:.2f} | {r['ssim']:.4f} | {val} | {r['seconds']:.0f} | "
                          f"{r['seconds'] / d['static']['seconds']:.2f}x | {r['gaussians']} |")
-        lines += ["", f"Gain of the dynamic model: {d['gain_db']:+.2f} dB.", ""]
+        lines += ["", f"Gain of the dynamic model: {d['gain_db']:+.2f} dB on the test views"]
+        if "val_psnr" in d["static"] and "val_psnr" in d["dynamic"]:
+            lines[-1] += (f", {d['dynamic']['val_psnr'] - d['static']['val_psnr']:+.2f} dB on the val views (lego's test split "
+                          "does not line up with its training split, so the field reports lego on val)")
+        lines[-1] += "."
+        if "best_time_psnr" in d["dynamic"]:
+            lines[-1] += (f" Each test view rendered at the time that matches it best (51 times over the range): "
+                          f"{d['dynamic']['best_time_psnr']:.2f} dB, so the test views are not merely labelled with other times.")
+        lines.append("")
     t = results.get("tabletop")
     if t:
         lines += ["## Synthetic tabletop-dynamic (held-out frames)", "",

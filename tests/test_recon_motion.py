@@ -129,7 +129,8 @@ def test_the_time_window_opens_from_the_middle(moving_tabletop):
 
 
 @pytest.mark.parametrize("field,value", [("motion_l1", -1.0), ("motion_curriculum", 1.5), ("object_mask_weight", -0.1),
-                                         ("lr_object_track", 0.0), ("motion_coherence", -1.0), ("opacity_l1", -0.1)])
+                                         ("lr_object_track", 0.0), ("motion_coherence", -1.0), ("opacity_l1", -0.1),
+                                         ("lr_motion_with_objects", 0.0)])
 def test_motion_settings_are_checked(field, value):
     with pytest.raises(InvalidArgumentError, match=field):
         TrainConfig(**{field: value})

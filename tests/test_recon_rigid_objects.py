@@ -130,6 +130,18 @@ def test_object_checkpoints_resume(box_and_ball, tmp_path):
     assert resumed.step == 40
 
 
+def test_per_gaussian_motion_learns_slower_beside_rigid_objects(box_and_ball):
+    from scenegen.recon.motion import DynamicTrainer
+
+    ds = load_dataset(box_and_ball)
+    cfg = TrainConfig(steps=40, sh_degree=0, checkpoint_every=0, motion_warmup=5, lr_motion=3e-4, lr_motion_with_objects=2e-5)
+    for kind, rate in ((DynamicTrainer, cfg.lr_motion), (ObjectTrainer, cfg.lr_motion_with_objects)):
+        trainer = kind(ds, cfg)
+        trainer.run(progress=False, stop_after=6)  # past the warm-up: the displacements learn
+        ratio = trainer.params.group("offsets")["lr"] / trainer.params.group("means")["lr"]
+        assert ratio == pytest.approx(rate / cfg.lr_means), kind.__name__
+
+
 def test_a_single_masked_view_still_trains_and_labels(box_and_ball):
     from scenegen.data.masks import object_mask_paths
 

@@ -40,7 +40,8 @@ class TrainConfig:
     motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
     motion_degree: int = 2  # polynomial terms of the temporal basis
     motion_fourier: int = 1  # sine/cosine pairs of the temporal basis
-    lr_motion: float = 5e-5  # displacement coefficients, times the scene extent, decaying like the means'
+    lr_motion: float = 1.6e-4  # displacement coefficients, times the scene extent: the means' rate, decaying like it
+    lr_motion_with_objects: float = 5e-5  # lr_motion where objects are trained as rigid bodies (their Tracks carry the large motions)
     lr_motion_rotation: float = 1e-3
     lr_time: float = 1e-2  # temporal opacity centre and sharpness
     motion_l1: float = 1e-2  # sparsity of displacements (over the extent): what does not move stays still
@@ -79,7 +80,7 @@ class TrainConfig:
         if not 0 < self.init_opacity < 1:
             raise InvalidArgumentError(f"init_opacity must be in (0, 1), got {self.init_opacity}")
         for name in ("lr_means", "lr_means_final", "lr_scales", "lr_quats", "lr_opacities", "lr_sh0", "lr_shN", "lr_exposure",
-                     "lr_motion", "lr_motion_rotation", "lr_time", "lr_object_track", "lr_object_rotation"):
+                     "lr_motion", "lr_motion_with_objects", "lr_motion_rotation", "lr_time", "lr_object_track", "lr_object_rotation"):
             if not getattr(self, name) > 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.motion_curriculum <= 1:

@@ -58,10 +58,15 @@ class DynamicTrainer(Trainer):
         self.params = ParamSet(tensors, self.base_lrs)
         self._neighbours = None
 
+    @property
+    def motion_rate(self) -> float:
+        """The displacement coefficients' starting rate, before the scene extent."""
+        return self.cfg.lr_motion
+
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
         c = self.cfg
-        lrs.update(offsets=c.lr_motion * self.extent, rotations=c.lr_motion_rotation, time_centers=c.lr_time, time_sharpness=c.lr_time)
+        lrs.update(offsets=self.motion_rate * self.extent, rotations=c.lr_motion_rotation, time_centers=c.lr_time, time_sharpness=c.lr_time)
         return lrs
 
     def _schedule(self, step: int):
@@ -69,7 +74,7 @@ class DynamicTrainer(Trainer):
         # Displacements anneal with the means (same ratio of the starting rate); during the warm-up
         # the scene is fitted as if static.
         free = step > min(self.cfg.motion_warmup, self.cfg.steps // 3)
-        self.params.group("offsets")["lr"] = free * self._means_lr(step) / self.cfg.lr_means * self.cfg.lr_motion
+        self.params.group("offsets")["lr"] = free * self._means_lr(step) / self.cfg.lr_means * self.motion_rate
         for name in ("rotations", "time_centers", "time_sharpness"):
             self.params.group(name)["lr"] = free * self.base_lrs[name]
 
