@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scenegen import Camera, Cameras, Gaussians, Scene
-from scenegen.recon.change_masks import Region, change_masks, convex_hull, link, regions_of
+from scenegen.recon.change_masks import Region, change_masks, change_masks_and_parts, convex_hull, link, regions_of
 from scenegen.scene import SceneObject
 from scenegen.sh import rgb_to_sh_dc
 
@@ -98,6 +98,24 @@ def test_a_sliding_box_gets_masks_where_it_is(floor_and_box):
     inter = sum(int(((m == 1) & t).sum()) for m, t in zip(masks, truth))
     union = sum(int(((m == 1) | t).sum()) for m, t in zip(masks, truth))
     assert inter / union > 0.6
+
+
+def test_regions_not_whole_are_kept_apart_as_parts(floor_and_box):
+    still, cameras, images, times, _ = floor_and_box
+
+    def linked(masks, parts):  # each view's pixels of every region linked to an object, whole or not
+        return [None if m is None and p is None else sum((x > 0).long() for x in (m, p) if x is not None) > 0
+                for m, p in zip(masks, parts)]
+
+    loose = change_masks_and_parts(still, cameras, images, times, min_size_share=0.0)
+    strict = change_masks_and_parts(still, cameras, images, times, min_size_share=1.0)  # those under the median size fall short
+    assert [m is None for m in linked(*loose)] == [m is None for m in linked(*strict)]
+    assert all(torch.equal(a, b) for a, b in zip(linked(*loose), linked(*strict)) if a is not None)  # the same regions
+    count = lambda masks: sum(int((m > 0).sum()) for m in masks if m is not None)  # noqa: E731
+    assert count(strict[1]) > count(loose[1]) and count(strict[0]) < count(loose[0])
+    for m, p in zip(*strict):
+        if m is not None and p is not None:
+            assert not ((m > 0) & (p > 0)).any()  # a view's region is whole or a part, never both
 
 
 def test_a_still_scene_gets_no_masks(floor_and_box):

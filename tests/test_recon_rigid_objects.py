@@ -10,7 +10,7 @@ import torch
 
 from scenegen.data import load_dataset
 from scenegen.recon import TrainConfig, train
-from scenegen.recon.rigid_objects import ObjectTrainer, interpolation_matrix, mask_path, read_masks, wants_objects
+from scenegen.recon.rigid_objects import ObjectTrainer, interpolation_matrix, mask_path, read_masks, silhouette_target, wants_objects
 from scenegen.synth import generate, load_spec
 
 
@@ -128,6 +128,22 @@ def test_object_checkpoints_resume(box_and_ball, tmp_path):
     assert torch.equal(resumed.params.params["labels"], trainer.params.params["labels"])
     resumed.run(progress=False)
     assert resumed.step == 40
+
+
+def test_silhouettes_follow_what_the_masks_say():
+    mask = torch.zeros(4, 4, dtype=torch.uint8)
+    mask[0, 0] = 1
+    part = torch.zeros(4, 4, dtype=torch.uint8)
+    part[3, 3] = 2
+    for from_motion in (False, True):  # shown whole: its mask, both ways
+        target, one_sided = silhouette_target(mask, part, 1, from_motion)
+        assert torch.equal(target, mask == 1) and not one_sided
+    target, one_sided = silhouette_target(mask, part, 2, False)  # a user's mask without it: not in the view
+    assert not target.any() and not one_sided
+    target, one_sided = silhouette_target(mask, part, 2, True)  # from motion: only its part, one-sided
+    assert torch.equal(target, part == 2) and one_sided
+    assert silhouette_target(mask, None, 2, True) is None and silhouette_target(None, part, 3, True) is None
+    assert silhouette_target(None, None, 1, False) is None
 
 
 def test_per_gaussian_motion_learns_slower_beside_rigid_objects(box_and_ball):

@@ -16,7 +16,10 @@ within a few of its radii, else starts a track. Tracks that end where another st
 joined. A track keeps the regions that show its object whole (not cut by the border, not much
 smaller than its usual size: a partial region would pull the object's centre off); tracks seen
 whole in enough of the views become the objects, and their regions the instance masks that
-recon/rigid_objects.py then trains as rigid bodies, exactly as user-supplied masks.
+recon/rigid_objects.py then trains as rigid bodies, as it does user-supplied masks. A track's
+other regions are kept apart as its parts (masks.json "parts"): cut by the border, or the half of
+a resting object that the still fit did not explain. They place nothing (no centroid ray, no
+hull), but the object must cover them.
 """
 
 from __future__ import annotations
@@ -222,12 +225,21 @@ def whole_views(track: list[Region], min_size_share: float = 0.6) -> list[Region
     return kept
 
 
-def change_masks(scene: Scene, cameras, images, times, *, min_views_share: float = 0.3, min_size_share: float = 0.6,
-                 max_objects: int = 8, progress: bool = False, **options) -> list[Tensor | None]:
+def change_masks(scene: Scene, cameras, images, times, **options) -> list[Tensor | None]:
     """Instance masks ([H, W] uint8: 0 the background, 1.. the moving objects, most seen first) of
     each view (images[i] taken by cameras[i] at times[i]) against a still fit `scene`, None for
-    the views where nothing moves. min_views_share: the share of the views a track must be seen
-    whole in to become an object; min_size_share: see whole_views; options: residual_regions's."""
+    the views where nothing moves; the first of change_masks_and_parts's results."""
+    return change_masks_and_parts(scene, cameras, images, times, **options)[0]
+
+
+def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_share: float = 0.3, min_size_share: float = 0.6,
+                           max_objects: int = 8, progress: bool = False, **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
+    """(masks, parts) of each view against a still fit `scene`, as [H, W] uint8 (0 the background,
+    1.. the moving objects, most seen first) or None where there is nothing. masks: the regions
+    that show an object whole; parts: the other regions linked to its track (cut by the border,
+    or the part of a resting object that stood out), which are of the object but not all of it.
+    min_views_share: the share of the views a track must be seen whole in to become an object;
+    min_size_share: see whole_views; options: residual_regions's."""
     from rich.progress import track
 
     found: list[Region] = []
@@ -236,15 +248,19 @@ def change_masks(scene: Scene, cameras, images, times, *, min_views_share: float
             r.view = i
             found.append(r)
     grow = max(1, round(options.get("smooth_share", SMOOTH_SHARE) * (images[0].shape[1] if len(images) else 1)))
-    tracks = [whole_views(tr, min_size_share) for tr in link(found, grow=grow)]
-    tracks = sorted((tr for tr in tracks if len(tr) >= max(3, min_views_share * len(cameras))), key=len, reverse=True)[:max_objects]
+    tracks = [(whole_views(tr, min_size_share), tr) for tr in link(found, grow=grow)]
+    tracks = sorted((tr for tr in tracks if len(tr[0]) >= max(3, min_views_share * len(cameras))), key=lambda tr: len(tr[0]),
+                    reverse=True)[:max_objects]
     masks: list[Tensor | None] = [None] * len(cameras)
-    for value, members in enumerate(tracks, start=1):
+    parts: list[Tensor | None] = [None] * len(cameras)
+    for value, (whole, members) in enumerate(tracks, start=1):
+        shown = {id(r) for r in whole}
         for r in members:
-            if masks[r.view] is None:
-                masks[r.view] = torch.zeros(r.pixels.shape, dtype=torch.uint8)
-            masks[r.view][r.pixels & (masks[r.view] == 0)] = value
-    return masks
+            into = masks if id(r) in shown else parts
+            if into[r.view] is None:
+                into[r.view] = torch.zeros(r.pixels.shape, dtype=torch.uint8)
+            into[r.view][r.pixels & (into[r.view] == 0)] = value
+    return masks, parts
 
 
 def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reuse: bool = False, still_share: float = 1 / 3):
@@ -271,18 +287,20 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
         still.run(progress=progress)
         scene = still.make_scene({})
         views = [int(still.view_indices[i]) for i in still.indices]
-        masks = change_masks(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress)
-        files = {}
-        for view, mask in zip(views, masks):
-            if mask is not None:
-                name = f"{view:05d}.png"
-                with atomic_path(folder / name) as tmp:
-                    iio.imwrite(tmp, mask.numpy(), extension=".png")
-                files[str(view)] = name
+        masks, parts = change_masks_and_parts(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress)
+        files, part_files = {}, {}
+        for view, mask, part in zip(views, masks, parts):
+            for image, suffix, listed in ((mask, "", files), (part, "_parts", part_files)):
+                if image is not None:
+                    name = f"{view:05d}{suffix}.png"
+                    with atomic_path(folder / name) as tmp:
+                        iio.imwrite(tmp, image.numpy(), extension=".png")
+                    listed[str(view)] = name
         values = sorted({int(v) for m in masks if m is not None for v in torch.unique(m).tolist()} - {0})
         plane = support_plane(scene) if values else None
         plane = None if plane is None else [*plane[0].tolist(), plane[1]]
-        atomic_write_bytes(index, json.dumps({"views": files, "objects": values, "support_plane": plane}, indent=1).encode())
+        listing = {"views": files, "parts": part_files, "objects": values, "support_plane": plane}
+        atomic_write_bytes(index, json.dumps(listing, indent=1).encode())
     listing = json.loads(index.read_text())
     if not listing["objects"]:
         return None
@@ -290,8 +308,10 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
     for view, name in listing["views"].items():
         paths[int(view)] = folder / name
     names = {str(v): f"moving_{v}" for v in listing["objects"]}
-    meta = {**(dataset.metadata or {}), "mask_names": names, "mask_source": "motion", "support_plane": listing.get("support_plane")}
+    parts = {view: str(folder / name) for view, name in listing.get("parts", {}).items()}
+    meta = {**(dataset.metadata or {}), "mask_names": names, "mask_source": "motion", "mask_parts": parts,
+            "support_plane": listing.get("support_plane")}
     return replace(dataset, mask_paths=paths, metadata=meta)
 
 
-__all__ = ["masks_from_still_fit", "change_masks", "residual_regions", "regions_of", "convex_hull", "lift", "link", "Region"]
+__all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift", "link", "Region"]

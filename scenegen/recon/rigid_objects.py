@@ -31,7 +31,9 @@ masks say where the object is before any training:
   starts and stops is followed; they start on the triangulated path, turned by the spin found,
   and are trained with the Gaussians. A silhouette loss (each object rendered alone, white on
   black, against its mask) pulls each pose onto its mask, and an L1 penalty on the keyframes'
-  second differences keeps the ends and the instants few views see with their neighbours.
+  second differences keeps the ends and the instants few views see with their neighbours. With
+  masks found from motion, a view without the object's mask says nothing of it (it may only have
+  rested there), except that the object covers its parts there, the pixels of it that stood out.
 - With `motion_curriculum`, the time window opens outward from the middle of the capture and
   each keyframe it reaches starts from its neighbours' turn carried on at the same rate.
 - The result: one SceneObject per masked object with its Gaussians in its own frame, a Track
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -76,6 +79,20 @@ def read_masks(dataset: Dataset, views) -> dict[int, Tensor]:
         if m is not None:
             masks[i] = instance_mask(m).to(torch.uint8)
     return masks
+
+
+def silhouette_target(mask: Tensor | None, part: Tensor | None, value: int, from_motion: bool) -> tuple[Tensor, bool] | None:
+    """What object `value`'s silhouette (its alpha rendered alone) is held to in a view: (target
+    [H, W] bool, one_sided), or None for nothing. Where the view's `mask` shows the object, its
+    mask, both ways. Where it does not: with masks a user gave, the object is not in the view
+    (an empty target); with masks found from motion it only did not stand out, so just its
+    `part` there counts, one-sided (the object covers those pixels, and may cover more)."""
+    target = None if mask is None else mask == value
+    if target is not None and (bool(target.any()) or not from_motion):
+        return target, False
+    if not from_motion or part is None or not bool((part == value).any()):
+        return None
+    return part == value, True
 
 
 def interpolation_matrix(times: Tensor, key_times: Tensor) -> Tensor:
@@ -206,6 +223,12 @@ class ObjectTrainer(DynamicTrainer):
         super().__init__(dataset, config, out)
         ds = self.train_ds
         self._masks = read_masks(ds, self.indices)  # read once: the paths and the silhouette loss use them
+        # Masks found from motion: an object missing from a view's mask only did not stand out
+        # there, and the parts of objects (regions not whole) are listed apart.
+        self._from_motion = (dataset.metadata or {}).get("mask_source") == "motion"
+        parts = (dataset.metadata or {}).get("mask_parts") or {}
+        part_paths = [parts.get(str(int(v))) for v in self.view_indices.tolist()]
+        self._parts = read_masks(replace(ds, mask_paths=part_paths), self.indices) if any(part_paths) else {}
         values = sorted({int(v) for m in self._masks.values() for v in torch.unique(m).tolist()} - {0})
         names = {int(k): v for k, v in (dataset.metadata or {}).get("mask_names", {}).items()}
         found = []
@@ -366,19 +389,21 @@ class ObjectTrainer(DynamicTrainer):
             for keys, scale in ((self.trans, 1.0 / max(self.extent, 1e-9)), (self.rot, 1.0)):
                 bend = keys[:, 2:] - 2 * keys[:, 1:-1] + keys[:, :-2]
                 loss = loss + self.cfg.object_smooth * scale * bend.abs().mean()
-        mask = self._view_mask(i)
+        mask, parts = self._view_mask(i), self._parts.get(self.indices[i])
         weight = self.cfg.object_mask_weight
-        if mask is None or weight <= 0 or self._posed[0] != i:
+        if (mask is None and parts is None) or weight <= 0 or self._posed[0] != i:
             return loss
         world = self._posed[1]
         for k, idx in enumerate(self._object_indices()):
-            if len(idx) == 0:
+            held = silhouette_target(mask, parts, self.object_values[k], self._from_motion)
+            if len(idx) == 0 or held is None:
                 continue
-            part = world[idx]
-            white = Gaussians(part.means, part.scales, part.quats, part.opacities, self._white[: len(idx)])
+            target, one_sided = held
+            piece = world[idx]
+            white = Gaussians(piece.means, piece.scales, piece.quats, piece.opacities, self._white[: len(idx)])
             alpha = render(white, self.cameras[i], sh_degree=0, background=(0.0, 0.0, 0.0), backend=self.cfg.backend).rgb[0, ..., 0]
-            target = (mask == self.object_values[k]).float()
-            loss = loss + weight * (alpha - target).abs().mean()
+            gap = target.float() - alpha
+            loss = loss + weight * (gap.clamp_min(0) if one_sided else gap.abs()).mean()
         return loss
 
     @property
@@ -449,4 +474,4 @@ def wants_objects(dataset: Dataset, objects: str) -> bool:
     return objects in ("auto", "masks") and dataset.mask_paths is not None and any(p is not None for p in dataset.mask_paths)
 
 
-__all__ = ["ObjectTrainer", "mask_path", "read_masks", "wants_objects"]
+__all__ = ["ObjectTrainer", "mask_path", "read_masks", "silhouette_target", "wants_objects"]
