@@ -314,4 +314,5 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
     return replace(dataset, mask_paths=paths, metadata=meta)
 
 
-__all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift", "link", "Region"]
+__all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift",
+           "link", "Region"]
