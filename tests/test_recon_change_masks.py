@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from scenegen import Camera, Cameras, Gaussians, Scene
-from scenegen.recon.change_masks import Region, change_masks, change_masks_and_parts, convex_hull, link, regions_of
+from scenegen.recon.change_masks import (Region, change_masks, change_masks_and_parts, convex_hull, link, regions_of, shadow_pixels,
+                                         whole_and_parts)
 from scenegen.scene import SceneObject
 from scenegen.sh import rgb_to_sh_dc
 
@@ -37,6 +38,11 @@ def test_regions_keep_blobs_and_drop_seams_and_specks():
     found = regions_of(change, threshold=0.1, smooth=3, min_area=20)
     assert len(found) == 2 and int(found[0].sum()) > int(found[1].sum())
     assert found[0][20, 20] and found[1][42, 56] and not any(r[55].any() or r[2, 70] for r in found)
+    # Each is the blob's own outline, not the filter's spread past it (which the regions have when
+    # they are too sparse inside to go by their own pixels).
+    assert [round(int(r.sum()) / n, 1) for r, n in zip(found, (400, 180))] == [1.0, 1.0]
+    spread = regions_of(change, threshold=0.1, smooth=3, min_area=20, min_share_inside=2.0)
+    assert all(int(a.sum()) > 1.15 * int(b.sum()) for a, b in zip(spread, found))
 
 
 def _region(view, t, pixels, centre, radius):
@@ -57,6 +63,16 @@ def test_linking_follows_each_object_and_bridges_a_gap():
     # Far apart and of a different size: never the same object.
     far = link([_region(0, 0.0, _square(h, w, 5, 5, 10), [0, 0, 0], 0.05), _region(1, 0.1, _square(h, w, 30, 60, 4), [0, 0, 0.5], 0.01)])
     assert len(far) == 2
+
+
+def test_a_region_grown_past_its_neighbours_is_neither_whole_nor_a_part():
+    h, w = 40, 60
+    radii = [1.0, 1.02, 1.04, 1.06, 1.35, 1.33, 1.1, 1.12, 1.14, 1.16, 0.4]  # grows slowly; two views joined to something
+    track = [_region(k, 0.1 * k, _square(h, w, 10, 10, 8), [0, 0, 0], r) for k, r in enumerate(radii)]
+    track.append(_region(11, 1.1, _square(h, w, 0, 10, 8), [0, 0, 0], 1.15))  # cut by the top border
+    whole, parts = whole_and_parts(track)
+    assert [r.view for r in whole] == [0, 1, 2, 3, 6, 7, 8, 9]
+    assert [r.view for r in parts] == [10, 11]
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +132,38 @@ def test_regions_not_whole_are_kept_apart_as_parts(floor_and_box):
     for m, p in zip(*strict):
         if m is not None and p is not None:
             assert not ((m > 0) & (p > 0)).any()  # a view's region is whole or a part, never both
+
+
+def test_a_shadow_is_the_render_darkened_and_an_object_is_not():
+    gen = torch.Generator().manual_seed(2)
+    render = 0.3 + 0.5 * torch.rand(30, 40, 3, generator=gen)  # a textured surface
+    image = render.clone()
+    image[5:15, 5:15] *= 0.6  # a shadow on it: every channel darkened alike, the texture kept
+    image[18:28, 20:30] = torch.tensor([0.5, 0.45, 0.4])  # an object of about the same brightness (where the
+    # surface under it has its hue, it reads as shadow: the hull of the rest covers those)
+    image[0:4, 30:40] = (render[0:4, 30:40] * 1.3).clamp(max=1)  # brighter: not a shadow
+    shadow = shadow_pixels(render, image, threshold=0.1)
+    assert shadow[5:15, 5:15].all()
+    assert float(shadow[18:28, 20:30].float().mean()) < 0.2 and not shadow[0:4, 30:40].any()
+
+
+def test_a_moving_objects_shadow_is_not_part_of_its_mask(floor_and_box):
+    still, cameras, images, times, truth = floor_and_box
+    shaded = []
+    for image, box in zip(images, truth):
+        shadow = torch.zeros_like(box)
+        shadow[:, :-12] = box[:, 12:]  # cast to the box's left on the floor, as big as the box
+        shaded.append(torch.where((shadow & ~box)[..., None], 0.6 * image, image))
+
+    def share_outside(masks):  # of the mask pixels, the share that is not the box
+        outside = sum(int(((m == 1) & ~t).sum()) for m, t in zip(masks, truth) if m is not None)
+        return outside / max(1, sum(int((m == 1).sum()) for m in masks if m is not None))
+
+    kept = change_masks(still, cameras, shaded, times)
+    assert share_outside(change_masks(still, cameras, shaded, times, shadows=False)) > share_outside(kept) + 0.15
+    inter = sum(int(((m == 1) & t).sum()) for m, t in zip(kept, truth) if m is not None)
+    union = sum(int(((m == 1) | t).sum()) for m, t in zip(kept, truth) if m is not None)
+    assert inter / union > 0.6
 
 
 def test_a_still_scene_gets_no_masks(floor_and_box):

@@ -8,13 +8,19 @@ orientations together. The residual (largest channel's absolute difference), box
 few percent of the image's width, is thresholded at a few times its median over the image (the
 fit's own noise level, so the threshold adapts to how well the rest is fitted); regions thinner
 than the filter are opened away, holes filled, and each region replaced by its convex hull.
+Before that, the pixels where the frame is the fit's render darkened alike in every channel are
+left out: a shadow the object casts moves with it but is not of it, and joined to it, it would
+pull the object's mask (and so its track) onto the floor; split off, it would start a track of
+its own or take the object's (the change detectors of background subtraction test shadows the
+same way, by brightness ratio and colour distortion).
 
 Regions are linked over time into tracks: a region joins the track whose region in one of the
 few views just before covers it most (nearby views see an object in nearly the same place), else
 the track whose last 3D centre (the region's centroid ray at the fit's median depth there) is
 within a few of its radii, else starts a track. Tracks that end where another starts (in 3D) are
 joined. A track keeps the regions that show its object whole (not cut by the border, not much
-smaller than its usual size: a partial region would pull the object's centre off); tracks seen
+smaller than its usual size: a partial region would pull the object's centre off; nor much
+larger: that is the object joined to something beside it that stood out too); tracks seen
 whole in enough of the views become the objects, and their regions the instance masks that
 recon/rigid_objects.py then trains as rigid bodies, as it does user-supplied masks. A track's
 other regions are kept apart as its parts (masks.json "parts"): cut by the border, or the half of
@@ -40,6 +46,7 @@ MASKS_FOLDER = "motion_masks"
 SMOOTH_SHARE = 0.04  # the residual's box filter, as a share of the image's width
 CONTRAST = 3.0  # the threshold, over the filtered residual's median
 MIN_THRESHOLD = 0.05  # and at least this colour difference
+SHADOW_DARKEST = 0.5  # a shadow darkens what is under it to no less than this share
 
 
 @dataclass
@@ -57,12 +64,13 @@ def blurred(image: Tensor, width: int) -> Tensor:
     return torch.nn.functional.avg_pool2d(image[None, None], k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
 
 
-def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int) -> list[Tensor]:
+def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int, min_share_inside: float = 0.1) -> list[Tensor]:
     """Connected regions ([H, W] bool each, largest first) where the change map, box-filtered over
     `smooth` pixels, exceeds `threshold`: opened by a little over half that width (a seam
-    between surfaces, which the filter widens to its own width, goes), closed, filled, each
-    replaced by its convex hull (a patchy object is whole), and those under `min_area` pixels
-    dropped."""
+    between surfaces, which the filter widens to its own width, goes), closed, filled, and those
+    under `min_area` pixels dropped. Each is replaced by the convex hull (a patchy object is
+    whole) of its pixels whose own change exceeds the threshold, less specks, or where those are
+    under `min_share_inside` of it, of all of it."""
     from scipy import ndimage
 
     k = max(1, smooth) | 1
@@ -71,7 +79,15 @@ def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int) 
     labels, count = ndimage.label(on)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     order = [int(i) for i in np.argsort(-sizes[1:]) + 1 if sizes[i] >= min_area]
-    return [convex_hull(torch.from_numpy(labels == i)) for i in order]
+    # The filter spreads a region by up to half its width past the object's outline: the hull is
+    # of the region's own pixels over the threshold (less specks), where there are enough of them.
+    core = ndimage.binary_opening(change.numpy() > threshold)
+    regions = []
+    for i in order:
+        region = labels == i
+        inside = region & core
+        regions.append(convex_hull(torch.from_numpy(inside if inside.sum() >= min_share_inside * sizes[i] else region)))
+    return regions
 
 
 def convex_hull(pixels: Tensor) -> Tensor:
@@ -192,17 +208,30 @@ class StillTrainer(Trainer):
         return (blurred(residual, smooth) <= threshold).to(rgb.dtype)
 
 
+def shadow_pixels(render: Tensor, image: Tensor, threshold: float, darkest: float = SHADOW_DARKEST) -> Tensor:
+    """[H, W] bool: the pixels where `image` is `render` ([H, W, 3] each) darkened, by a factor
+    from `darkest` to 1, and otherwise within `threshold`/2 of it in every channel: a shadow cast
+    on what the still fit shows, not something in front of it."""
+    scale = (image * render).sum(-1) / (render * render).sum(-1).clamp_min(1e-6)
+    off = (image - scale[..., None] * render).abs().amax(-1)
+    return (scale >= darkest) & (scale < 1.0) & (off <= threshold / 2)
+
+
 def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, smooth_share: float = SMOOTH_SHARE,
-                     contrast: float = CONTRAST, min_threshold: float = MIN_THRESHOLD, min_area_share: float = 0.002) -> list[Region]:
+                     contrast: float = CONTRAST, min_threshold: float = MIN_THRESHOLD, min_area_share: float = 0.002,
+                     shadows: bool = True) -> list[Region]:
     """The regions of one view (`image` [H, W, 3] taken by `camera` at time t) that `scene` (a
     still fit) cannot explain (see the module doc). smooth_share: the filter's width as a share of
     the image's; contrast: the threshold over the filtered residual's median (at least
-    `min_threshold`); min_area_share: the smallest region as a share of the image."""
+    `min_threshold`); min_area_share: the smallest region as a share of the image; shadows: leave
+    out the pixels where the view is the fit's render darkened (shadow_pixels)."""
     with torch.no_grad():
         out = scene.render(camera, t)
     residual = (out.rgb[0] - image).abs().amax(-1)
     h, w = residual.shape
     smooth, threshold = residual_threshold(residual, smooth_share, contrast, min_threshold)
+    if shadows:
+        residual = residual.masked_fill(shadow_pixels(out.rgb[0], image, threshold), 0.0)
     found = []
     for pixels in regions_of(residual, threshold=threshold, smooth=smooth, min_area=max(4, round(min_area_share * h * w))):
         lifted = lift(pixels, out.depth[0, ..., 0], camera)
@@ -211,18 +240,29 @@ def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, s
     return found
 
 
-def whole_views(track: list[Region], min_size_share: float = 0.6) -> list[Region]:
-    """The track's regions that show the object whole: not cut by the image's border, and at
-    least `min_size_share` of the track's median radius (a rigid object keeps its size; a much
-    smaller region is the part of it that stood out, which would pull its mask off centre)."""
-    radius = float(torch.tensor([r.radius for r in track]).median())
-    kept = []
-    for r in track:
+def whole_and_parts(track: list[Region], min_size_share: float = 0.6, max_growth: float = 1.15,
+                    neighbours: int = 4) -> tuple[list[Region], list[Region]]:
+    """(whole, parts) of a track's regions (in time order). A rigid object keeps about its size,
+    and over a few views it keeps it closely. parts: the regions cut by the image's border or
+    under `min_size_share` of the track's median radius (the part of the object that stood out,
+    which would pull its mask off centre). whole: the others, but those over `max_growth` times
+    the median radius of their `neighbours` such regions on each side, which are the object
+    joined to something beside it that stood out too (a shadow, a fault of the still fit): in
+    neither."""
+    from statistics import median
+
+    radius = median(r.radius for r in track)
+
+    def cut(r: Region) -> bool:
         rows, cols = r.pixels.any(1), r.pixels.any(0)
-        cut = bool(rows[0] or rows[-1] or cols[0] or cols[-1])
-        if not cut and r.radius >= min_size_share * radius:
-            kept.append(r)
-    return kept
+        return bool(rows[0] or rows[-1] or cols[0] or cols[-1])
+
+    full = [r for r in track if not cut(r) and r.radius >= min_size_share * radius]
+    whole = [r for n, r in enumerate(full)
+             if n == 0 and len(full) == 1
+             or r.radius <= max_growth * median(q.radius for q in full[max(0, n - neighbours):n] + full[n + 1:n + 1 + neighbours])]
+    shown = {id(r) for r in full}
+    return whole, [r for r in track if id(r) not in shown]
 
 
 def change_masks(scene: Scene, cameras, images, times, **options) -> list[Tensor | None]:
@@ -233,13 +273,13 @@ def change_masks(scene: Scene, cameras, images, times, **options) -> list[Tensor
 
 
 def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_share: float = 0.3, min_size_share: float = 0.6,
-                           max_objects: int = 8, progress: bool = False, **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
+                           max_growth: float = 1.15, max_objects: int = 8, progress: bool = False, **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
     """(masks, parts) of each view against a still fit `scene`, as [H, W] uint8 (0 the background,
     1.. the moving objects, most seen first) or None where there is nothing. masks: the regions
     that show an object whole; parts: the other regions linked to its track (cut by the border,
     or the part of a resting object that stood out), which are of the object but not all of it.
     min_views_share: the share of the views a track must be seen whole in to become an object;
-    min_size_share: see whole_views; options: residual_regions's."""
+    min_size_share, max_growth: see whole_and_parts; options: residual_regions's."""
     from rich.progress import track
 
     found: list[Region] = []
@@ -248,15 +288,13 @@ def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_sh
             r.view = i
             found.append(r)
     grow = max(1, round(options.get("smooth_share", SMOOTH_SHARE) * (images[0].shape[1] if len(images) else 1)))
-    tracks = [(whole_views(tr, min_size_share), tr) for tr in link(found, grow=grow)]
+    tracks = [whole_and_parts(tr, min_size_share, max_growth) for tr in link(found, grow=grow)]
     tracks = sorted((tr for tr in tracks if len(tr[0]) >= max(3, min_views_share * len(cameras))), key=lambda tr: len(tr[0]),
                     reverse=True)[:max_objects]
     masks: list[Tensor | None] = [None] * len(cameras)
     parts: list[Tensor | None] = [None] * len(cameras)
-    for value, (whole, members) in enumerate(tracks, start=1):
-        shown = {id(r) for r in whole}
-        for r in members:
-            into = masks if id(r) in shown else parts
+    for value, (whole, pieces) in enumerate(tracks, start=1):
+        for r, into in [(r, masks) for r in whole] + [(r, parts) for r in pieces]:
             if into[r.view] is None:
                 into[r.view] = torch.zeros(r.pixels.shape, dtype=torch.uint8)
             into[r.view][r.pixels & (into[r.view] == 0)] = value
@@ -315,4 +353,4 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
 
 
 __all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift",
-           "link", "Region"]
+           "link", "whole_and_parts", "Region"]
