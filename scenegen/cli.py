@@ -346,6 +346,9 @@ def train_cmd(
                                 "trained as rigid bodies; masks in OUTPUT/motion_masks), geometry, none."),
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first view, or a folder named like the images."),
+    shadows: bool = typer.Option(TRAIN_DEFAULTS.motion_mask_shadows, "--leave-out-shadows/--keep-shadows",
+                                 help="Objects from motion: leave out what is the still fit darkened (shadows); keep them "
+                                 "for a dull object on a plain surface of its own hue, which reads as shadow."),
 ):
     """Fit 3D Gaussians to a posed dataset and evaluate on its held-out views. Datasets whose
     images carry several times (D-NeRF, scenegen synth, videos) get per-Gaussian motion."""
@@ -366,7 +369,7 @@ def train_cmd(
         ds.mask_paths = object_mask_paths(ds.image_paths, object_masks)
     cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
                       exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend,
-                      motion="static" if static else "auto")
+                      motion="static" if static else "auto", motion_mask_shadows=shadows)
     typer.echo(f"{ds!r}; training {steps} steps into {output}")
     scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split, objects=objects)
     ev = scene.metadata.get("eval")

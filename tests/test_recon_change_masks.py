@@ -166,6 +166,59 @@ def test_a_moving_objects_shadow_is_not_part_of_its_mask(floor_and_box):
     assert inter / union > 0.6
 
 
+def test_a_grey_object_on_a_plain_floor_needs_shadows_kept(monkeypatch, tmp_path):
+    """Grey over white is the floor darkened alike in every channel: left out as shadow, the box is
+    not found; with shadows kept (TrainConfig.motion_mask_shadows, `--keep-shadows`) it is."""
+    import scenegen.recon.change_masks as change
+
+    gen = torch.Generator().manual_seed(3)
+    floor = torch.cat([torch.rand(6000, 2, generator=gen) * 2 - 1, torch.zeros(6000, 1)], 1)
+    box = (torch.rand(1200, 3, generator=gen) - 0.5) * 0.25 + torch.tensor([0.0, 0.0, 0.125])
+
+    def gaussians(means, grey):
+        n = len(means)
+        return Gaussians(means, torch.full((n, 3), math.log(0.03)), torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1),
+                         torch.full((n,), 4.0), rgb_to_sh_dc(torch.full((n, 3), grey))[:, None])
+
+    still = Scene(SceneObject("background", gaussians(floor, 0.8)))
+    times = torch.linspace(0, 1, 12)
+    cams, images = [], []
+    for t in times.tolist():
+        cam = Camera.look_at([2.2 * math.cos(0.6 * t), 2.2 * math.sin(0.6 * t), 1.4], [0, 0, 0], width=80, height=60)
+        moving = SceneObject("box", gaussians(box + torch.tensor([-0.5 + t, -0.3, 0.0]), 0.5))
+        with torch.no_grad():
+            images.append(Scene(SceneObject("background", still.background.gaussians), [moving]).render(cam).rgb[0])
+        cams.append(cam)
+    cameras = Cameras.stack(cams)
+    found = lambda masks: sum(int((m > 0).sum()) for m in masks if m is not None)  # noqa: E731
+    assert found(change_masks(still, cameras, images, times)) < 0.2 * found(change_masks(still, cameras, images, times, shadows=False))
+
+    # The setting reaches the masks from motion.
+    seen = {}
+
+    class Still:
+        def __init__(self, dataset, config):
+            self.cameras, self.images, self.indices, self.view_indices = cameras, images, list(range(len(images))), torch.arange(len(images))
+            self.train_ds = type("Timed", (), {"times": times})()
+
+        def run(self, progress=True):
+            pass
+
+        def make_scene(self, metadata):
+            return still
+
+    def record(*args, **options):
+        seen.update(options)
+        return [None] * len(images), [None] * len(images)
+
+    monkeypatch.setattr(change, "StillTrainer", Still)
+    monkeypatch.setattr(change, "change_masks_and_parts", record)
+    from scenegen.recon import TrainConfig
+
+    assert change.masks_from_still_fit(None, TrainConfig(steps=3, motion_mask_shadows=False), tmp_path, progress=False) is None
+    assert seen["shadows"] is False
+
+
 def test_a_still_scene_gets_no_masks(floor_and_box):
     still, cameras, _, times, _ = floor_and_box
     with torch.no_grad():

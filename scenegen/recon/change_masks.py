@@ -7,12 +7,15 @@ it is at that instant. An object that turns on the spot stands out too, since th
 orientations together. The residual (largest channel's absolute difference), box-filtered over a
 few percent of the image's width, is thresholded at a few times its median over the image (the
 fit's own noise level, so the threshold adapts to how well the rest is fitted); regions thinner
-than the filter are opened away, holes filled, and each region replaced by its convex hull.
-Before that, the pixels where the frame is the fit's render darkened alike in every channel are
-left out: a shadow the object casts moves with it but is not of it, and joined to it, it would
+than the filter are opened away, holes filled, and each region replaced by the convex hull of
+its own pixels over the threshold (the filter spreads it past the object's outline). Before
+that, the pixels where the frame is the fit's render darkened alike in every channel are left
+out: a shadow the object casts moves with it but is not of it, and joined to it, it would
 pull the object's mask (and so its track) onto the floor; split off, it would start a track of
 its own or take the object's (the change detectors of background subtraction test shadows the
-same way, by brightness ratio and colour distortion).
+same way, by brightness ratio and colour distortion). A dull object over a plain surface of its
+own hue, grey over white, is that surface darkened too, and is not found unless shadows are kept
+(TrainConfig.motion_mask_shadows).
 
 Regions are linked over time into tracks: a region joins the track whose region in one of the
 few views just before covers it most (nearby views see an object in nearly the same place), else
@@ -23,8 +26,8 @@ smaller than its usual size: a partial region would pull the object's centre off
 larger: that is the object joined to something beside it that stood out too); tracks seen
 whole in enough of the views become the objects, and their regions the instance masks that
 recon/rigid_objects.py then trains as rigid bodies, as it does user-supplied masks. A track's
-other regions are kept apart as its parts (masks.json "parts"): cut by the border, or the half of
-a resting object that the still fit did not explain. They place nothing (no centroid ray, no
+regions cut by the border or much smaller are kept apart as its parts (masks.json "parts"), as
+the half of a resting object that the still fit did not explain; the much larger are dropped. They place nothing (no centroid ray, no
 hull), but the object must cover them.
 """
 
@@ -47,6 +50,7 @@ SMOOTH_SHARE = 0.04  # the residual's box filter, as a share of the image's widt
 CONTRAST = 3.0  # the threshold, over the filtered residual's median
 MIN_THRESHOLD = 0.05  # and at least this colour difference
 SHADOW_DARKEST = 0.5  # a shadow darkens what is under it to no less than this share
+MAX_GROWTH = 1.15  # a track's region over this times its neighbours' median radius is joined to something
 
 
 @dataclass
@@ -65,7 +69,7 @@ def blurred(image: Tensor, width: int) -> Tensor:
 
 
 def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int, min_share_inside: float = 0.1) -> list[Tensor]:
-    """Connected regions ([H, W] bool each, largest first) where the change map, box-filtered over
+    """Connected regions ([H, W] bool each, largest first before the hulls) where the change map, box-filtered over
     `smooth` pixels, exceeds `threshold`: opened by a little over half that width (a seam
     between surfaces, which the filter widens to its own width, goes), closed, filled, and those
     under `min_area` pixels dropped. Each is replaced by the convex hull (a patchy object is
@@ -240,7 +244,7 @@ def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, s
     return found
 
 
-def whole_and_parts(track: list[Region], min_size_share: float = 0.6, max_growth: float = 1.15,
+def whole_and_parts(track: list[Region], min_size_share: float = 0.6, max_growth: float = MAX_GROWTH,
                     neighbours: int = 4) -> tuple[list[Region], list[Region]]:
     """(whole, parts) of a track's regions (in time order). A rigid object keeps about its size,
     and over a few views it keeps it closely. parts: the regions cut by the image's border or
@@ -248,7 +252,7 @@ def whole_and_parts(track: list[Region], min_size_share: float = 0.6, max_growth
     which would pull its mask off centre). whole: the others, but those over `max_growth` times
     the median radius of their `neighbours` such regions on each side, which are the object
     joined to something beside it that stood out too (a shadow, a fault of the still fit): in
-    neither."""
+    neither. A run of more than `neighbours` such views in a row passes (its median grows too)."""
     from statistics import median
 
     radius = median(r.radius for r in track)
@@ -259,7 +263,7 @@ def whole_and_parts(track: list[Region], min_size_share: float = 0.6, max_growth
 
     full = [r for r in track if not cut(r) and r.radius >= min_size_share * radius]
     whole = [r for n, r in enumerate(full)
-             if n == 0 and len(full) == 1
+             if len(full) == 1
              or r.radius <= max_growth * median(q.radius for q in full[max(0, n - neighbours):n] + full[n + 1:n + 1 + neighbours])]
     shown = {id(r) for r in full}
     return whole, [r for r in track if id(r) not in shown]
@@ -273,7 +277,8 @@ def change_masks(scene: Scene, cameras, images, times, **options) -> list[Tensor
 
 
 def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_share: float = 0.3, min_size_share: float = 0.6,
-                           max_growth: float = 1.15, max_objects: int = 8, progress: bool = False, **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
+                           max_growth: float = MAX_GROWTH, max_objects: int = 8, progress: bool = False,
+                           **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
     """(masks, parts) of each view against a still fit `scene`, as [H, W] uint8 (0 the background,
     1.. the moving objects, most seen first) or None where there is nothing. masks: the regions
     that show an object whole; parts: the other regions linked to its track (cut by the border,
@@ -325,7 +330,8 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
         still.run(progress=progress)
         scene = still.make_scene({})
         views = [int(still.view_indices[i]) for i in still.indices]
-        masks, parts = change_masks_and_parts(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress)
+        masks, parts = change_masks_and_parts(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress,
+                                              shadows=config.motion_mask_shadows)
         files, part_files = {}, {}
         for view, mask, part in zip(views, masks, parts):
             for image, suffix, listed in ((mask, "", files), (part, "_parts", part_files)):
@@ -353,4 +359,4 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
 
 
 __all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift",
-           "link", "whole_and_parts", "Region"]
+           "link", "whole_and_parts", "shadow_pixels", "Region"]

@@ -55,6 +55,9 @@ class TrainConfig:
     # data
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
     lr_exposure: float = 1e-3
+    # objects found from motion (recon/change_masks.py): leave out the pixels where the frame is
+    # the still fit's render darkened (shadows); off for a dull object on a plain surface of its hue
+    motion_mask_shadows: bool = True
     # bookkeeping
     checkpoint_every: int = 1000
     seed: int = 0
