@@ -347,8 +347,9 @@ def train_cmd(
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first view, or a folder named like the images."),
     shadows: bool = typer.Option(TRAIN_DEFAULTS.motion_mask_shadows, "--leave-out-shadows/--keep-shadows",
-                                 help="Objects from motion: leave out what is the still fit darkened (shadows); keep them "
-                                 "for a dull object on a plain surface of its own hue, which reads as shadow."),
+                                 help="Objects from motion: leave out what is the still fit darkened (an object's shadow, "
+                                 "which joined to it pulls its mask onto the floor). Kept by default: a dull object over a "
+                                 "surface of its own hue (grey over grey) reads as shadow whole."),
 ):
     """Fit 3D Gaussians to a posed dataset and evaluate on its held-out views. Datasets whose
     images carry several times (D-NeRF, scenegen synth, videos) get per-Gaussian motion."""

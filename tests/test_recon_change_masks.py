@@ -159,16 +159,17 @@ def test_a_moving_objects_shadow_is_not_part_of_its_mask(floor_and_box):
         outside = sum(int(((m == 1) & ~t).sum()) for m, t in zip(masks, truth) if m is not None)
         return outside / max(1, sum(int((m == 1).sum()) for m in masks if m is not None))
 
-    kept = change_masks(still, cameras, shaded, times)
-    assert share_outside(change_masks(still, cameras, shaded, times, shadows=False)) > share_outside(kept) + 0.15
+    kept = change_masks(still, cameras, shaded, times, shadows=True)
+    assert share_outside(change_masks(still, cameras, shaded, times)) > share_outside(kept) + 0.15  # shadows kept by default
     inter = sum(int(((m == 1) & t).sum()) for m, t in zip(kept, truth) if m is not None)
     union = sum(int(((m == 1) | t).sum()) for m, t in zip(kept, truth) if m is not None)
     assert inter / union > 0.6
 
 
 def test_a_grey_object_on_a_plain_floor_needs_shadows_kept(monkeypatch, tmp_path):
-    """Grey over white is the floor darkened alike in every channel: left out as shadow, the box is
-    not found; with shadows kept (TrainConfig.motion_mask_shadows, `--keep-shadows`) it is."""
+    """Grey over white is the floor darkened alike in every channel: with shadows left out
+    (TrainConfig.motion_mask_shadows, `--leave-out-shadows`), the box is not found; with shadows
+    kept, the default, it is."""
     import scenegen.recon.change_masks as change
 
     gen = torch.Generator().manual_seed(3)
@@ -191,7 +192,7 @@ def test_a_grey_object_on_a_plain_floor_needs_shadows_kept(monkeypatch, tmp_path
         cams.append(cam)
     cameras = Cameras.stack(cams)
     found = lambda masks: sum(int((m > 0).sum()) for m in masks if m is not None)  # noqa: E731
-    assert found(change_masks(still, cameras, images, times)) < 0.2 * found(change_masks(still, cameras, images, times, shadows=False))
+    assert found(change_masks(still, cameras, images, times, shadows=True)) < 0.2 * found(change_masks(still, cameras, images, times))
 
     # The setting reaches the masks from motion.
     seen = {}
@@ -215,8 +216,8 @@ def test_a_grey_object_on_a_plain_floor_needs_shadows_kept(monkeypatch, tmp_path
     monkeypatch.setattr(change, "change_masks_and_parts", record)
     from scenegen.recon import TrainConfig
 
-    assert change.masks_from_still_fit(None, TrainConfig(steps=3, motion_mask_shadows=False), tmp_path, progress=False) is None
-    assert seen["shadows"] is False
+    assert change.masks_from_still_fit(None, TrainConfig(steps=3, motion_mask_shadows=True), tmp_path, progress=False) is None
+    assert seen["shadows"] is True
 
 
 def test_a_still_scene_gets_no_masks(floor_and_box):

@@ -8,14 +8,14 @@ orientations together. The residual (largest channel's absolute difference), box
 few percent of the image's width, is thresholded at a few times its median over the image (the
 fit's own noise level, so the threshold adapts to how well the rest is fitted); regions thinner
 than the filter are opened away, holes filled, and each region replaced by the convex hull of
-its own pixels over the threshold (the filter spreads it past the object's outline). Before
-that, the pixels where the frame is the fit's render darkened alike in every channel are left
-out: a shadow the object casts moves with it but is not of it, and joined to it, it would
-pull the object's mask (and so its track) onto the floor; split off, it would start a track of
-its own or take the object's (the change detectors of background subtraction test shadows the
-same way, by brightness ratio and colour distortion). A dull object over a plain surface of its
-own hue, grey over white, is that surface darkened too, and is not found unless shadows are kept
-(TrainConfig.motion_mask_shadows).
+its own pixels over the threshold (the filter spreads it past the object's outline). With
+shadows left out, the pixels where the frame is the fit's render darkened alike in every
+channel are set aside first: a shadow the object casts moves with it but is not of it, and
+joined to it, it pulls the object's mask (and so its track) onto the floor; split off, it starts
+a track of its own or takes the object's (the change detectors of background subtraction test
+shadows the same way, by brightness ratio and colour distortion). This is off by default
+(TrainConfig.motion_mask_shadows): a dull object over a surface of its own hue, a grey backpack
+over grey stairs, is that surface darkened too, and is then not found.
 
 Regions are linked over time into tracks: a region joins the track whose region in one of the
 few views just before covers it most (nearby views see an object in nearly the same place), else
@@ -223,7 +223,7 @@ def shadow_pixels(render: Tensor, image: Tensor, threshold: float, darkest: floa
 
 def residual_regions(scene: Scene, camera: Camera, image: Tensor, t: float, *, smooth_share: float = SMOOTH_SHARE,
                      contrast: float = CONTRAST, min_threshold: float = MIN_THRESHOLD, min_area_share: float = 0.002,
-                     shadows: bool = True) -> list[Region]:
+                     shadows: bool = False) -> list[Region]:
     """The regions of one view (`image` [H, W, 3] taken by `camera` at time t) that `scene` (a
     still fit) cannot explain (see the module doc). smooth_share: the filter's width as a share of
     the image's; contrast: the threshold over the filtered residual's median (at least

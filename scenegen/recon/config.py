@@ -56,8 +56,9 @@ class TrainConfig:
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
     lr_exposure: float = 1e-3
     # objects found from motion (recon/change_masks.py): leave out the pixels where the frame is
-    # the still fit's render darkened (shadows); off for a dull object on a plain surface of its hue
-    motion_mask_shadows: bool = True
+    # the still fit's render darkened (shadows). Off by default: a dull object over a surface of
+    # its own hue (a grey backpack over grey stairs) is that surface darkened too
+    motion_mask_shadows: bool = False
     # bookkeeping
     checkpoint_every: int = 1000
     seed: int = 0
