@@ -27,8 +27,8 @@ larger: that is the object joined to something beside it that stood out too); tr
 whole in enough of the views become the objects, and their regions the instance masks that
 recon/rigid_objects.py then trains as rigid bodies, as it does user-supplied masks. A track's
 regions cut by the border or much smaller are kept apart as its parts (masks.json "parts"), as
-the half of a resting object that the still fit did not explain; the much larger are dropped. They place nothing (no centroid ray, no
-hull), but the object must cover them.
+the half of a resting object that the still fit did not explain; the much larger are dropped.
+The parts place nothing (no centroid ray, no hull), but the object must cover them.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def blurred(image: Tensor, width: int) -> Tensor:
 
 
 def regions_of(change: Tensor, *, threshold: float, smooth: int, min_area: int, min_share_inside: float = 0.1) -> list[Tensor]:
-    """Connected regions ([H, W] bool each, largest first before the hulls) where the change map, box-filtered over
-    `smooth` pixels, exceeds `threshold`: opened by a little over half that width (a seam
-    between surfaces, which the filter widens to its own width, goes), closed, filled, and those
-    under `min_area` pixels dropped. Each is replaced by the convex hull (a patchy object is
+    """Connected regions ([H, W] bool each, largest first before the hulls) where the change map,
+    box-filtered over `smooth` pixels, exceeds `threshold`: opened by a little over half that
+    width (a seam between surfaces, which the filter widens to its own width, goes), closed,
+    filled, and those under `min_area` pixels dropped. Each is replaced by the convex hull (a patchy object is
     whole) of its pixels whose own change exceeds the threshold, less specks, or where those are
     under `min_share_inside` of it, of all of it."""
     from scipy import ndimage
@@ -281,8 +281,9 @@ def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_sh
                            **options) -> tuple[list[Tensor | None], list[Tensor | None]]:
     """(masks, parts) of each view against a still fit `scene`, as [H, W] uint8 (0 the background,
     1.. the moving objects, most seen first) or None where there is nothing. masks: the regions
-    that show an object whole; parts: the other regions linked to its track (cut by the border,
-    or the part of a resting object that stood out), which are of the object but not all of it.
+    that show an object whole; parts: the regions linked to its track that are cut by the border
+    or much smaller (the part of a resting object that stood out), which are of the object but
+    not all of it (those grown past their neighbours are in neither, see whole_and_parts).
     min_views_share: the share of the views a track must be seen whole in to become an object;
     min_size_share, max_growth: see whole_and_parts; options: residual_regions's."""
     from rich.progress import track
