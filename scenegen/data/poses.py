@@ -52,8 +52,10 @@ class SfmOptions:
     max_models: int = 3  # the largest is used; more attempts only cost time when the capture is poor
     min_registration: float = 0.5
     min_points: int = 50
-    min_parallax_deg: float = 3.0  # fail when the median triangulation angle is below this ...
-    min_baseline_ratio: float = 0.05  # ... and the camera centres spread less than this times the depth
+    # Fail when the camera centres spread less than this times the scene depth: a pan. Measured:
+    # 0.013-0.016 on a rendered pan, 0.15-0.22 on handheld clips; a pan's triangulation angles
+    # are noise (2 to over 3 degrees here, run to run), so they are reported, not tested.
+    min_baseline_ratio: float = 0.05
     focal_range: tuple = (0.45, 5.0)  # focal length over the longer side: 0.45 is a 96-degree field of view
 
 
@@ -246,7 +248,7 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
                         + (f" before the {options.max_mapping_seconds:.0f} s mapping cap" if capped else ""))
     if report.points < options.min_points:
         problems.append(f"only {report.points} 3D points")
-    if report.triangulation_angle_deg < options.min_parallax_deg and report.baseline_ratio < options.min_baseline_ratio:
+    if report.baseline_ratio < options.min_baseline_ratio:
         problems.append(f"the camera centres spread only {report.baseline_ratio:.3f} of the scene depth and the median "
                         f"triangulation angle is {report.triangulation_angle_deg:.1f} degrees")
     lo, hi = options.focal_range
