@@ -154,8 +154,8 @@ def _refine_principal_point(pycolmap, model, options: SfmOptions):
 def parallax(model) -> tuple[float, float]:
     """(median triangulation angle in degrees, baseline / depth) of a pycolmap model: the widest
     angle between the rays that see each 3D point, and the spread of the camera centres over the
-    median distance from a camera to the points it sees. Both are near zero when the camera only
-    turned; what little a pan reconstructs is spurious."""
+    median distance from a camera to the points it sees. The spread is near zero when the camera
+    only turned; the angle is then noise, from the few spurious points a pan reconstructs."""
     centers = {i: np.asarray(img.projection_center()) for i, img in model.images.items() if img.has_pose}
     angles, depths = [], []
     for point in model.points3D.values():
