@@ -251,7 +251,7 @@ def _strip(paths: list[Path], out: Path, scale: float = 0.5):
 def run_backpack(steps: int, work: Path) -> dict:
     from scenegen import reconstruct
     from scenegen.pipeline import video_train_config
-    from scenegen.recon.segment import describe_objects
+    from scenegen.recon.objects import describe_objects
 
     out = work / "backpack"
     started = time.perf_counter()

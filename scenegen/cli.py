@@ -151,8 +151,8 @@ def _render_png(sc, output: Path, views: int, width: int, height: int, time, ele
     import torch
     from rich.progress import track
 
-    from .io.atomic import atomic_write_png
-    from .render.views import framing, orbit_cameras, scene_up
+    from .common.atomic import atomic_write_png
+    from .common.views import framing, orbit_cameras, scene_up
 
     gaussians, _ = sc.gaussians_at(time)
     center, radius = framing(gaussians)
@@ -292,7 +292,7 @@ def reconstruct_cmd(
                f"reprojection error {r['reprojection_error_px']:.2f} px; {scene.num_gaussians} Gaussians"
                + (f", held-out PSNR {ev['psnr']:.2f} dB" if ev else "") + f"; wrote {output / 'scene'}")
     if scene.objects:
-        from .recon.segment import describe_objects
+        from .recon.objects import describe_objects
 
         typer.echo(describe_objects(scene))
 
@@ -367,7 +367,7 @@ def train_cmd(
     if object_masks is not None:
         from .data.masks import object_mask_paths
 
-        ds.mask_paths = object_mask_paths(ds.image_paths, object_masks)
+        ds = ds.with_masks(object_mask_paths(ds.image_paths, object_masks))
     cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
                       exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend,
                       motion="static" if static else "auto", motion_mask_shadows=shadows)
@@ -377,7 +377,7 @@ def train_cmd(
     summary = f"; test PSNR {ev['psnr']:.2f} dB, SSIM {ev['ssim']:.4f} ({ev['num_images']} views)" if ev else ""
     typer.echo(f"wrote {output / 'scene'} and {output / 'point_cloud.ply'}: {scene.num_gaussians} Gaussians{summary}")
     if scene.objects:
-        from .recon.segment import describe_objects
+        from .recon.objects import describe_objects
 
         typer.echo(describe_objects(scene))
 
@@ -426,8 +426,8 @@ def _before_after(before, after, path: Path, time: Optional[float], backend: str
     import imageio.v3 as iio
     import torch
 
-    from .io.atomic import atomic_path
-    from .render.views import framing, orbit_cameras, scene_up
+    from .common.atomic import atomic_path
+    from .common.views import framing, orbit_cameras, scene_up
 
     if after.cameras is not None and len(after.cameras):
         camera = after.cameras[0]

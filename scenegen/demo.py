@@ -111,7 +111,7 @@ def _ground(edited, capture: Path):
 
 
 def _picture(before, after, camera, t, path: Path):
-    from .io.atomic import atomic_write_png
+    from .common.atomic import atomic_write_png
 
     with torch.no_grad():
         images = [s.render(camera, t, background=(0.0, 0.0, 0.0)).rgb[0] for s in (before, after)]

@@ -61,7 +61,7 @@ def _videos(scene, posed, out: Path, progress: bool) -> None:
     import torch
 
     from .render.video import render_video
-    from .render.views import orbit_cameras
+    from .common.views import orbit_cameras
 
     cams = posed.cameras
     scale = 1.0 / max(1.0, max(int(cams.width.max()), int(cams.height.max())) / VIDEO_MAX_SIDE)
@@ -93,7 +93,7 @@ def _videos(scene, posed, out: Path, progress: bool) -> None:
 
 def _time_stills(scene, camera, folder: Path) -> list[Path]:
     """renders/time_<t>.png: the scene from one camera at evenly spaced times of its range."""
-    from .io.atomic import atomic_write_png
+    from .common.atomic import atomic_write_png
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -127,7 +127,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     from .data.video import VIDEO_EXTENSIONS, load_keyframes
     from .geometry import invert_similarity
     from .io import load, save, write_ply
-    from .io.atomic import atomic_write_bytes
+    from .common.atomic import atomic_write_bytes
     from .recon import train
 
     path, out = Path(path), Path(out)
@@ -143,7 +143,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
 
     frames = _frames_stage(path, out / "frames", max_frames, max_size, progress) if start <= 0 else load_keyframes(out / "frames")
     if masks is not None:
-        frames.mask_paths = match_masks(frames.image_paths, masks, frame_indices=frames.metadata.get("frame_indices"))
+        frames = frames.with_masks(match_masks(frames.image_paths, masks, frame_indices=frames.metadata.get("frame_indices")))
     posed, sfm_report = estimate_poses(frames, out / "sfm", sfm, progress=progress) if start <= 1 else load_poses(out / "sfm", frames)
     posed, scene_from_sfm = normalize_dataset(posed)
     sfm_from_scene = invert_similarity(scene_from_sfm)
@@ -153,7 +153,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
 
         by_name = dict(zip((p.name for p in frames.image_paths), object_mask_paths(
             frames.image_paths, object_masks, frame_indices=frames.metadata.get("frame_indices"))))
-        posed.mask_paths = [by_name.get(p.name) for p in posed.image_paths]
+        posed = posed.with_masks([by_name.get(p.name) for p in posed.image_paths])
         if all(m is None for m in posed.mask_paths):
             raise DatasetError(f"{object_masks}: the object masks belong to keyframes that structure from motion did not register")
     if start <= 2:
@@ -162,8 +162,9 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
         if not (out / "train" / "scene").exists():
             raise DatasetError(f"{out / 'train'}: no trained scene here; run the train stage first (--from-stage train)")
         scene = load(out / "train" / "scene")
-    train_log = out / "train" / "train_log.json"
-    train_seconds = json.loads(train_log.read_text())["train_seconds"] if train_log.is_file() else None
+    train_seconds = scene.metadata.get("train_seconds")
+    if train_seconds is None and (out / "train" / "train_log.json").is_file():  # a scene saved before its metadata kept the time
+        train_seconds = json.loads((out / "train" / "train_log.json").read_text()).get("train_seconds")
 
     scene.metadata.update(sfm_from_scene=sfm_from_scene.tolist(), up=[0.0, 0.0, 1.0])
     save(scene, out / "scene")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scenegen import Camera, Cameras, Gaussians, Scene
-from scenegen.recon.change_masks import (Region, change_masks, change_masks_and_parts, convex_hull, link, regions_of, shadow_pixels,
+from scenegen.recon.objects.from_still_fit import (Region, change_masks, change_masks_and_parts, convex_hull, link, regions_of, shadow_pixels,
                                          whole_and_parts)
 from scenegen.scene import SceneObject
 from scenegen.sh import rgb_to_sh_dc
@@ -170,7 +170,7 @@ def test_a_grey_object_on_a_plain_floor_needs_shadows_kept(monkeypatch, tmp_path
     """Grey over white is the floor darkened alike in every channel: with shadows left out
     (TrainConfig.motion_mask_shadows, `--leave-out-shadows`), the box is not found; with shadows
     kept, the default, it is."""
-    import scenegen.recon.change_masks as change
+    import scenegen.recon.objects.from_still_fit as change
 
     gen = torch.Generator().manual_seed(3)
     floor = torch.cat([torch.rand(6000, 2, generator=gen) * 2 - 1, torch.zeros(6000, 1)], 1)

@@ -11,7 +11,7 @@ from scenegen.data import load_dataset
 from scenegen.errors import InvalidArgumentError
 from scenegen.io import load
 from scenegen.recon import TrainConfig, train
-from scenegen.recon.motion import DynamicTrainer, wants_motion
+from scenegen.recon.dynamic_trainer import DynamicTrainer, wants_motion
 from scenegen.synth import generate, load_spec
 
 QUICK = dict(steps=40, densify_from=10, densify_until=30, densify_every=10, sh_degree=1, sh_degree_interval=20,

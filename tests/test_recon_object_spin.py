@@ -10,8 +10,8 @@ import torch
 from scenegen.camera import Camera, Cameras
 from scenegen.data import load_dataset
 from scenegen.recon import TrainConfig
-from scenegen.recon.object_spin import search_spin
-from scenegen.recon.rigid_objects import ObjectTrainer, interpolation_matrix, mask_path, read_masks
+from scenegen.recon.objects.spin import search_spin
+from scenegen.recon.object_trainer import ObjectTrainer, interpolation_matrix, mask_path, read_masks
 from scenegen.render.views import up_from_cameras
 from scenegen.synth import generate, load_spec
 

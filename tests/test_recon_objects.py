@@ -11,9 +11,12 @@ from scenegen import Gaussians, Scene
 from scenegen.errors import InvalidArgumentError
 from scenegen.gaussian_motion import GaussianMotion, MotionBasis
 from scenegen.geometry import axis_angle_to_quat, quat_to_rotmat
-from scenegen.recon.motion_groups import motion_labels
-from scenegen.recon.plane_split import _solid_points, plane_labels, scene_up
-from scenegen.recon.segment import find_objects, sample_times, split_objects
+from scenegen.recon.objects.from_motion import motion_labels
+from scenegen.common.points import solid_points
+from scenegen.common.views import scene_up
+from scenegen.recon.objects import find_objects, split_objects
+from scenegen.recon.objects.from_geometry import plane_labels
+from scenegen.recon.objects.labels import sample_times
 from scenegen.scene import SceneObject
 
 T0, T1 = 0.0, 2.0
@@ -140,7 +143,7 @@ def test_up_comes_from_metadata_or_cameras():
     cams = Cameras.stack([Camera.look_at([2.0, 0.0, 1.0], [0.0, 0.0, 0.0]), Camera.look_at([0.0, 2.0, 1.0], [0.0, 0.0, 0.0])])
     up = scene_up(Scene(cameras=cams))
     assert float(up[2]) > 0.9
-    assert torch.allclose(scene_up(Scene(metadata={"up": [0, 2, 0]})), torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
+    assert torch.allclose(scene_up(Scene(metadata={"up": [0, 2, 0]})), torch.tensor([0.0, 1.0, 0.0]))
 
 
 def test_bad_requests_are_named(tabletop):
@@ -178,7 +181,7 @@ def test_an_object_in_touching_pieces_is_one_object():
     means = torch.cat([floor, thin, whole])
     truth = torch.cat([torch.zeros(len(floor)), torch.ones(len(thin)), torch.full((len(whole),), 2)]).long()
     scene = Scene.from_gaussians(_gaussians(means, gen), metadata={"up": [0.0, 0.0, 1.0]})
-    assert abs(4 * _solid_points(scene, 0.3)[3] - eps) < 0.05 * eps
+    assert abs(4 * solid_points(scene, 0.3)[3] - eps) < 0.05 * eps
     clusters = torch.as_tensor(np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(thin.double().numpy()))
                                           .cluster_dbscan(eps=eps, min_points=10)))
     assert len(set(clusters.tolist()) - {-1}) == 2 and (clusters[-len(inside):] == -1).all()  # DBSCAN: two pieces, noise

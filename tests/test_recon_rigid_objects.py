@@ -10,7 +10,7 @@ import torch
 
 from scenegen.data import load_dataset
 from scenegen.recon import TrainConfig, train
-from scenegen.recon.rigid_objects import ObjectTrainer, interpolation_matrix, mask_path, read_masks, silhouette_target, wants_objects
+from scenegen.recon.object_trainer import ObjectTrainer, interpolation_matrix, mask_path, read_masks, silhouette_target, wants_objects
 from scenegen.synth import generate, load_spec
 
 
@@ -149,7 +149,7 @@ def test_silhouettes_follow_what_the_masks_say():
 
 
 def test_per_gaussian_motion_learns_slower_beside_rigid_objects(box_and_ball):
-    from scenegen.recon.motion import DynamicTrainer
+    from scenegen.recon.dynamic_trainer import DynamicTrainer
 
     ds = load_dataset(box_and_ball)
     cfg = TrainConfig(steps=40, sh_degree=0, checkpoint_every=0, motion_warmup=5, lr_motion=3e-4, lr_motion_with_objects=2e-5)

@@ -10,7 +10,8 @@ import torch
 from scenegen import Gaussians, Scene
 from scenegen.data import load_dataset
 from scenegen.errors import InvalidArgumentError
-from scenegen.recon.segment import clean_labels, labels_from_masks, split_objects
+from scenegen.recon.objects import split_objects
+from scenegen.recon.objects.labels import clean_labels, labels_from_masks
 from scenegen.synth import generate, load_spec
 
 
@@ -71,7 +72,7 @@ def test_a_first_frame_mask_labels_the_whole_object(truth_scene, tmp_path):
     ds = load_dataset(out)
     ds.mask_paths = object_mask_paths(ds.image_paths, ds.mask_paths[0])
     assert ds.mask_paths[0] is not None and all(p is None for p in ds.mask_paths[1:]) and ds.mask(1) is None
-    from scenegen.recon.segment import find_objects
+    from scenegen.recon.objects import find_objects
 
     labels = clean_labels(scene.background.gaussians.means, labels_from_masks(scene, ds, views=[0]))
     for index in range(1, len(truth["objects"]) + 1):

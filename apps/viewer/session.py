@@ -181,7 +181,7 @@ class ViewerSession:
         return path
 
     def screenshot(self, path, width: int, height: int) -> Path:
-        from scenegen.io.atomic import atomic_write_png
+        from scenegen.common.atomic import atomic_write_png
 
         atomic_write_png(path, torch.from_numpy(self.frame(width, height).astype(np.float32) / 255.0))
         return Path(path)

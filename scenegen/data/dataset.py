@@ -198,6 +198,11 @@ class Dataset:
             t = torch.nn.functional.interpolate(t[None, None].float(), size=(height, width), mode="nearest")[0, 0].long()
         return t
 
+    def with_masks(self, mask_paths) -> "Dataset":
+        """This dataset with `mask_paths` (one file or None per image; None: no masks), checked
+        as a new dataset would be."""
+        return replace(self, mask_paths=None if mask_paths is None else list(mask_paths))
+
     def downscaled(self, factor: float) -> "Dataset":
         """The same dataset with images loaded at 1/factor resolution (factor >= 1)."""
         if not factor >= 1:

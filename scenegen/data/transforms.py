@@ -195,12 +195,12 @@ def _nerfstudio_points(root: Path, meta: dict, where: str):
     rel = meta.get("ply_file_path")
     if not rel:
         return None
-    from ..io.ply import _vertex_table
-    from ..io.source import read_source
+    from ..common.ply_table import vertex_table
+    from ..common.source import read_source
 
     data, name = read_source(root / rel, what="point cloud PLY")
     try:
-        table = _vertex_table(data, name)
+        table = vertex_table(data, name)
         xyz = np.stack([table[k] for k in ("x", "y", "z")], 1).astype(np.float32)
         rgb = np.stack([table[k] for k in ("red", "green", "blue")], 1).astype(np.float32) / 255.0 if "red" in table else np.full_like(xyz, 0.5)
     except (KeyError, FormatError) as exc:

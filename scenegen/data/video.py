@@ -143,7 +143,7 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
     import imageio.v3 as iio
     from rich.progress import track
 
-    from ..io.atomic import atomic_path, atomic_write_bytes
+    from ..common.atomic import atomic_path, atomic_write_bytes
 
     if max_frames < 1:
         raise InvalidArgumentError(f"max_frames must be >= 1, got {max_frames}")
@@ -222,7 +222,7 @@ def write_image_manifest(frames: Dataset, out_dir: str | os.PathLike) -> Dataset
     and return them as load_keyframes would."""
     import json
 
-    from ..io.atomic import atomic_write_bytes
+    from ..common.atomic import atomic_write_bytes
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

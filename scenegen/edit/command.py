@@ -52,7 +52,7 @@ def parse_edit(text: str) -> dict:
 
 def read_edits(path) -> list[dict]:
     """A JSON file holding a list of edits [{"op": ..., "args": {...}}] (a scene's history)."""
-    from ..io.json_file import read_json_file
+    from ..common.json_file import read_json_file
 
     edits = read_json_file(path, "edits file")
     if isinstance(edits, dict) and "history" in edits:

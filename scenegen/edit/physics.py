@@ -6,7 +6,7 @@ the result renders and plays like any other motion.
 
 - The ground is the scene's supporting plane: scene.metadata["support_plane"] when the
   reconstruction recorded it, else the largest near-horizontal plane of the background's opaque
-  Gaussians (RANSAC, recon/plane_split.py). The rest of the background does not collide.
+  Gaussians (RANSAC, recon/objects/from_geometry.py). The rest of the background does not collide.
 - Each object collides as the convex hull of its opaque Gaussians' centres (trimesh), its mass is
   `density` times the hull's volume, its centre of mass the hull's.
 - Objects not simulated (`objects` names the ones that are) stay where they stand at the start
@@ -46,7 +46,7 @@ def ground_plane(scene: Scene) -> tuple[Tensor, float]:
     if recorded is not None:
         plane = torch.as_tensor(recorded, dtype=torch.float64)
         return plane[:3] / plane[:3].norm(), float(plane[3] / plane[:3].norm())
-    from ..recon.plane_split import support_plane
+    from ..common.points import support_plane
 
     found = support_plane(scene)
     if found is None:

@@ -56,7 +56,7 @@ def sphere_views(center, radius: float, *, num: int = 64, size: int = 256, fov_d
     at it and seeing a ball of `radius` whole."""
     if num < 1:
         raise InvalidArgumentError(f"sphere_views: num must be >= 1, got {num}")
-    from ..render.views import up_basis
+    from ..common.views import up_basis
 
     center = torch.as_tensor(center, dtype=torch.float32)
     up_t, e1, e2 = up_basis(up)
@@ -82,7 +82,7 @@ def _capture_views(cameras: Cameras, size: int) -> Cameras:
 def mesh_views(scene: Scene, gaussians, names: list[str], *, views="auto", num_views: int = 64, size: int = 256) -> Cameras:
     """The cameras to fuse from: "sphere" (around the Gaussians), "capture" (the scene's own
     cameras), or "auto": the capture cameras for a scene with its background, else the sphere."""
-    from ..render.views import framing, scene_up
+    from ..common.views import framing, scene_up
 
     if isinstance(views, Cameras):
         return views
@@ -219,7 +219,7 @@ def write_mesh(path: str | os.PathLike, meshes) -> Path:
     STL and OFF get the pieces joined into one mesh (vertex colours kept where the format can)."""
     import trimesh
 
-    from .atomic import atomic_path
+    from ..common.atomic import atomic_path
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -257,7 +257,7 @@ def point_cloud(scene: Scene, objects=None, t: float | None = None, *, min_opaci
 
 def write_point_cloud(path: str | os.PathLike, cloud) -> Path:
     """A trimesh.PointCloud as a coloured PLY, written atomically."""
-    from .atomic import atomic_path
+    from ..common.atomic import atomic_path
 
     path = Path(path)
     if path.suffix.lower() not in POINT_SUFFIXES:

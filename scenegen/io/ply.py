@@ -17,119 +17,13 @@ import torch
 from ..errors import FormatError
 from ..gaussians import Gaussians
 from ..sh import num_sh_bases
-from .atomic import atomic_write_bytes
-from .source import read_source
+from ..common.atomic import atomic_write_bytes
+from ..common.source import read_source
 
-PLY_TYPES = {
-    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
-    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
-    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
-}
-MAX_HEADER_BYTES = 1 << 16
+from ..common.ply_table import vertex_table
+
 ON_INVALID = ("raise", "drop", "repair")
 _REST = re.compile(r"^f_rest_(\d+)$")
-_END_HEADER = re.compile(rb"(?m)^end_header\r?$")
-MAX_ELEMENT_COUNT = 1 << 40
-
-
-class PlyElement:
-    def __init__(self, name: str, count: int):
-        self.name, self.count = name, count
-        self.properties: list[tuple[str, str]] = []  # (name, numpy dtype code)
-        self.has_list = False
-
-
-def _parse_header(data: bytes, name: str) -> tuple[str, list[PlyElement], int]:
-    if not (data.startswith(b"ply\n") or data.startswith(b"ply\r\n")):
-        raise FormatError(f"{name}: not a PLY file (it does not start with 'ply'); check the path or the file type")
-    found = _END_HEADER.search(data, 0, MAX_HEADER_BYTES)
-    end = found.start() if found else -1
-    if end < 0:
-        raise FormatError(f"{name}: no 'end_header' in the first {MAX_HEADER_BYTES} bytes; the file is truncated or not a PLY")
-    line_end = data.find(b"\n", end)
-    if line_end < 0:
-        raise FormatError(f"{name}: the header is not terminated by a newline; the file is truncated")
-    try:
-        header = data[:end].decode("ascii")
-    except UnicodeDecodeError:
-        raise FormatError(f"{name}: the PLY header contains non-ASCII bytes; the file is corrupt") from None
-    fmt = None
-    elements: list[PlyElement] = []
-    for lineno, raw in enumerate(header.splitlines()[1:], start=2):
-        parts = raw.split()
-        if not parts or parts[0] in ("comment", "obj_info"):
-            continue
-        key = parts[0]
-        if key == "format":
-            if len(parts) != 3 or parts[1] not in ("ascii", "binary_little_endian", "binary_big_endian"):
-                raise FormatError(f"{name}: header line {lineno}: unknown format {raw.strip()!r}")
-            fmt = parts[1]
-        elif key == "element":
-            if len(parts) != 3 or not parts[2].isdigit():
-                raise FormatError(f"{name}: header line {lineno}: expected 'element NAME COUNT', got {raw.strip()!r}")
-            if int(parts[2]) > MAX_ELEMENT_COUNT:
-                raise FormatError(f"{name}: header line {lineno}: element count {parts[2]} is beyond any real file; the header is corrupt")
-            elements.append(PlyElement(parts[1], int(parts[2])))
-        elif key == "property":
-            if not elements:
-                raise FormatError(f"{name}: header line {lineno}: a property before any element")
-            if any(p == parts[-1] for p, _ in elements[-1].properties):
-                raise FormatError(f"{name}: header line {lineno}: property {parts[-1]!r} appears twice in element {elements[-1].name!r}")
-            if len(parts) == 5 and parts[1] == "list":
-                elements[-1].has_list = True
-                elements[-1].properties.append((parts[4], "list"))
-            elif len(parts) == 3 and parts[1] in PLY_TYPES:
-                elements[-1].properties.append((parts[2], PLY_TYPES[parts[1]]))
-            else:
-                raise FormatError(f"{name}: header line {lineno}: unsupported property {raw.strip()!r}")
-        else:
-            raise FormatError(f"{name}: header line {lineno}: unknown keyword {key!r}")
-    if fmt is None:
-        raise FormatError(f"{name}: the PLY header has no 'format' line")
-    return fmt, elements, line_end + 1
-
-
-def _vertex_table(data: bytes, name: str) -> dict[str, np.ndarray]:
-    fmt, elements, offset = _parse_header(data, name)
-    vertex_at = next((i for i, e in enumerate(elements) if e.name == "vertex"), None)
-    if vertex_at is None:
-        raise FormatError(f"{name}: the PLY has no 'vertex' element, so it holds no Gaussians")
-    vertex = elements[vertex_at]
-    if vertex.has_list:
-        raise FormatError(f"{name}: the vertex element has a list property; a 3DGS PLY has scalar properties only")
-    names = [p for p, _ in vertex.properties]
-    if not names:
-        raise FormatError(f"{name}: the vertex element has no properties, so it holds no Gaussians")
-    if fmt == "ascii":
-        lines = data[offset:].split(b"\n")
-        skip = 0
-        for e in elements[:vertex_at]:
-            skip += e.count
-        if len(lines) < skip + vertex.count:
-            raise FormatError(f"{name}: the header promises {vertex.count} vertices but the file has only {max(len(lines) - skip, 0)} lines for them; the file is truncated")
-        try:
-            rows = [line.split() for line in lines[skip : skip + vertex.count]]
-            if any(len(r) != len(names) for r in rows):
-                raise ValueError("row length")
-            table = np.asarray(rows, dtype=np.float64).reshape(vertex.count, len(names))
-        except ValueError:
-            raise FormatError(f"{name}: an ASCII vertex row does not hold {len(names)} numbers; the file is corrupt") from None
-        return {p: table[:, i] for i, p in enumerate(names)}
-    for e in elements[:vertex_at]:
-        if e.has_list:
-            raise FormatError(f"{name}: element {e.name!r} with list properties comes before the vertices; this reader cannot skip it")
-        offset += e.count * np.dtype([(p, t) for p, t in e.properties]).itemsize
-    order = "<" if fmt == "binary_little_endian" else ">"
-    dtype = np.dtype([(p, order + t) for p, t in vertex.properties])
-    need = vertex.count * dtype.itemsize
-    have = len(data) - offset
-    if need > have:
-        raise FormatError(
-            f"{name}: the header promises {vertex.count} vertices ({need} bytes) but only {max(have, 0)} bytes follow; "
-            "the file is truncated or its header is wrong"
-        )
-    arr = np.frombuffer(data, dtype=dtype, count=vertex.count, offset=offset)
-    return {p: arr[p] for p in names}
 
 
 def _require(table: dict, names: list[str], source: str) -> np.ndarray:
@@ -171,7 +65,7 @@ def read_ply(source, *, on_invalid: str = "raise") -> Gaussians:
     "drop" them, or "repair" (identity rotation for zero quaternions; non-finite rows dropped).
     """
     data, name = read_source(source, what="PLY")
-    table = _vertex_table(data, name)
+    table = vertex_table(data, name)
     means = _require(table, ["x", "y", "z"], name)
     dc = _require(table, ["f_dc_0", "f_dc_1", "f_dc_2"], name)
     opac = _require(table, ["opacity"], name)[:, 0]
@@ -198,7 +92,7 @@ def read_ply(source, *, on_invalid: str = "raise") -> Gaussians:
 def read_ply_properties(source, names: list[str]) -> dict[str, np.ndarray]:
     """Named per-vertex columns of a PLY (float32), e.g. the extra columns ply_bytes wrote."""
     data, name = read_source(source, what="PLY")
-    table = _vertex_table(data, name)
+    table = vertex_table(data, name)
     missing = [n for n in names if n not in table]
     if missing:
         raise FormatError(f"{name}: the PLY lacks the properties {missing[:6]}{' ...' if len(missing) > 6 else ''}")

@@ -21,10 +21,10 @@ import torch
 from ..camera import Cameras
 from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsafePathError, UnsupportedVersionError
 from ..scene import BACKGROUND, Scene, SceneObject, Track
-from .atomic import atomic_path
+from ..common.atomic import atomic_path
 from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, motion_from_columns
 from .ply import ply_bytes, read_ply, read_ply_properties
-from .source import read_source
+from ..common.source import read_source
 from .splat import read_splat
 
 FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ..scene import Scene
-from .atomic import atomic_path
+from ..common.atomic import atomic_path
 from .ply import ply_bytes
 
 

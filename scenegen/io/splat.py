@@ -16,9 +16,9 @@ import torch
 from ..errors import FormatError, InvalidArgumentError
 from ..gaussians import Gaussians
 from ..sh import rgb_to_sh_dc, sh_to_color
-from .atomic import atomic_write_bytes
+from ..common.atomic import atomic_write_bytes
 from .ply import ON_INVALID, apply_invalid_policy
-from .source import read_source
+from ..common.source import read_source
 
 SPLAT_DTYPE = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
 # Encoded unit quaternions have norm 1 within the uint8 rounding error; anything else was not

@@ -5,8 +5,8 @@ Names load on first use, so reading `TrainConfig` (e.g. for CLI defaults) import
 
 import importlib
 
-_LAZY = {"TrainConfig": "config", "Trainer": "trainer", "train": "trainer", "evaluate": "evaluation",
-         "DynamicTrainer": "motion", "ObjectTrainer": "rigid_objects", "find_objects": "segment", "split_objects": "segment"}
+_LAZY = {"TrainConfig": "config", "Trainer": "trainer", "train": "train", "evaluate": "evaluation",
+         "DynamicTrainer": "dynamic_trainer", "ObjectTrainer": "object_trainer", "find_objects": "objects", "split_objects": "objects"}
 __all__ = sorted(_LAZY)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from ..errors import InvalidArgumentError
+
+OBJECT_METHODS = ("auto", "masks", "motion", "geometry", "none")
 
 
 @dataclass
@@ -36,7 +39,7 @@ class TrainConfig:
     opacity_reset_every: int = 3000
     max_gaussians: int = 300_000
     opacity_l1: float = 0.01  # mean opacity penalty: Gaussians the images do not need fade out (floaters seen from few views)
-    # motion (timed datasets; see scenegen.gaussian_motion and recon/motion.py)
+    # motion (timed datasets; see scenegen.gaussian_motion and recon/dynamic_trainer.py)
     motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
     motion_degree: int = 2  # polynomial terms of the temporal basis
     motion_fourier: int = 1  # sine/cosine pairs of the temporal basis
@@ -55,10 +58,14 @@ class TrainConfig:
     # data
     exposure_compensation: bool = False  # learn a per-image colour gain and offset
     lr_exposure: float = 1e-3
-    # objects found from motion (recon/change_masks.py): leave out the pixels where the frame is
+    # objects found from motion (recon/objects/from_still_fit.py): leave out the pixels where the frame is
     # the still fit's render darkened (shadows). Off by default: a dull object over a surface of
     # its own hue (a grey backpack over grey stairs) is that surface darkened too
     motion_mask_shadows: bool = False
+    # how the trained scene is split into objects (recon/objects): "auto" (the masks when the
+    # dataset has them, else motion for a dynamic scene, else the clusters on the supporting
+    # plane), "masks", "motion", "geometry" or "none"; saved with the scene's settings
+    objects: str = "auto"
     # bookkeeping
     checkpoint_every: int = 1000
     seed: int = 0
@@ -94,6 +101,8 @@ class TrainConfig:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.motion not in ("auto", "static", "dynamic"):
             raise InvalidArgumentError(f"motion must be auto, static or dynamic; got {self.motion!r}")
+        if self.objects not in OBJECT_METHODS:
+            raise InvalidArgumentError(f"objects must be one of {', '.join(OBJECT_METHODS)}; got {self.objects!r}")
         if self.motion_degree < 0 or self.motion_fourier < 0 or self.motion_degree + self.motion_fourier == 0:
             raise InvalidArgumentError("motion_degree and motion_fourier must be >= 0 with at least one term")
         if self.backend not in ("auto", "cpu", "torch"):
@@ -112,3 +121,47 @@ class TrainConfig:
         if unknown and strict:
             raise InvalidArgumentError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
+        """Settings from a JSON or YAML file (a mapping of setting -> value, e.g. one written by
+        `to_dict`, or the "train" entry of a saved scene's metadata), then `overrides` on top."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidArgumentError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise InvalidArgumentError(f"--config {path}: not valid YAML ({exc})") from None
+        else:
+            import json
+
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidArgumentError(f"--config {path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
+                                           "use a .yaml or .yml name for YAML") from None
+        if isinstance(data, dict) and isinstance(data.get("train"), dict):
+            data = data["train"]
+        if not isinstance(data, dict):
+            raise InvalidArgumentError(f"--config {path}: expected a mapping of setting -> value, got {type(data).__name__}")
+        known = {f.name: f.type for f in fields(cls)}
+        for key, value in data.items():
+            if key in known and known[key] in ("int", "float") and isinstance(value, bool):
+                raise InvalidArgumentError(f"--config {path}: {key} must be a number, got {value!r}")
+            if key in known and known[key] == "float" and isinstance(value, int):
+                data[key] = float(value)
+            elif key in known and known[key] in ("int", "float") and not isinstance(value, (int, float)):
+                raise InvalidArgumentError(f"--config {path}: {key} must be a number, got {value!r}")
+        try:
+            return cls.from_dict({**data, **overrides})
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"--config {path}: {exc}") from None
+
+
+__all__ = ["TrainConfig", "OBJECT_METHODS"]

@@ -9,7 +9,7 @@ import torch
 
 from ..data.dataset import Dataset
 from ..gaussians import Gaussians
-from ..io.atomic import atomic_write_bytes, atomic_write_png
+from ..common.atomic import atomic_write_bytes, atomic_write_png
 from ..metrics import psnr, ssim
 from ..render import render
 

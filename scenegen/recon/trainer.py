@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -15,13 +14,11 @@ import torch
 from ..data.dataset import Dataset
 from ..errors import DatasetError, InvalidArgumentError, TrainingError
 from ..gaussians import Gaussians
-from ..io import save, write_ply
-from ..io.atomic import atomic_path, atomic_write_bytes
+from ..common.atomic import atomic_path
 from ..render import render
 from ..scene import Scene
 from .config import TrainConfig
 from .densify import DensityControl, ParamSet
-from .evaluation import evaluate
 from .init import initial_gaussians, scene_extent
 from .losses import photometric_loss
 
@@ -257,72 +254,4 @@ class Trainer:
         return self.gaussians
 
 
-def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Path | None = None, resume: bool = False,
-          progress: bool = True, evaluate_split: bool = True, objects: str = "auto") -> Scene:
-    """Fit Gaussians to `dataset` and return a Scene (everything in its background object). A
-    timed dataset with several times gets per-Gaussian motion (recon/motion.py) unless
-    config.motion is "static".
-
-    With `out`: checkpoints while training (`resume=True` continues from OUT/checkpoint.pt), then
-    writes OUT/scene (native scene), OUT/point_cloud.ply (3DGS PLY), OUT/train_log.json and, when
-    the dataset has held-out views, OUT/eval.json with test renders. The scene is in the dataset's
-    own coordinate frame, so its cameras reproduce the dataset's views.
-
-    objects: how to split the trained scene into objects (recon/segment.py find_objects): "auto"
-    (the training views' masks when the dataset has them, else motion for a dynamic scene, else
-    the clusters on the supporting plane), "masks", "motion", "geometry" or "none". A timed
-    dataset without masks, with "auto" or "motion", first gets a still fit whose unexplained
-    regions become masks of the moving objects (recon/change_masks.py, written to
-    OUT/motion_masks); when it finds some, they are trained as rigid bodies as masks would be.
-    """
-    out_dir = None if out is None else Path(out)
-    config = config or TrainConfig()
-    from .motion import DynamicTrainer, wants_motion
-    from .segment import METHODS, describe_objects, find_objects
-
-    if objects not in METHODS:
-        raise InvalidArgumentError(f"objects must be one of {', '.join(METHODS)}; got {objects!r}")
-    from .rigid_objects import ObjectTrainer, wants_objects
-
-    kind = Trainer
-    if wants_motion(dataset, config):
-        kind = ObjectTrainer if wants_objects(dataset, objects) else DynamicTrainer
-    scratch = None
-    if kind is DynamicTrainer and objects in ("auto", "motion"):
-        from .change_masks import MASKS_FOLDER, masks_from_still_fit
-
-        if out_dir is None:
-            scratch = tempfile.TemporaryDirectory(prefix="scenegen-motion-masks-")
-        folder = out_dir / MASKS_FOLDER if out_dir is not None else Path(scratch.name)
-        masked = masks_from_still_fit(dataset, config, folder, progress=progress, reuse=resume)
-        if masked is not None:
-            dataset, kind = masked, ObjectTrainer
-    trainer = kind(dataset, config, out_dir)
-    if scratch is not None:
-        scratch.cleanup()  # the trainer has read its masks
-    if resume:
-        if out_dir is None or not (out_dir / CHECKPOINT).is_file():
-            raise InvalidArgumentError(f"resume: no checkpoint at {out_dir / CHECKPOINT if out_dir else '(no output folder)'}")
-        trainer.load_checkpoint(out_dir / CHECKPOINT)
-    started = time.perf_counter()
-    gaussians = trainer.run(progress=progress)
-    train_seconds = time.perf_counter() - started
-    cfg = trainer.cfg
-    scene = trainer.make_scene(metadata={"source": str(dataset.root), "format": dataset.format, "train": cfg.to_dict(),
-                                         "gaussians": len(gaussians)})
-    scene = find_objects(scene, dataset, objects)  # every view's masks: they are input, not held-out truth
-    if scene.objects:
-        log.info("scenegen train: %s", describe_objects(scene))
-    if out_dir is not None:
-        write_ply(out_dir / "point_cloud.ply", gaussians)
-        log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
-        atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())
-        test = held_out(dataset) if evaluate_split else None
-        if test is not None and len(test):
-            if trainer.scale_factor != 1:
-                test = test.downscaled(trainer.scale_factor)
-            result = evaluate(scene, test, backend=cfg.backend, out_dir=out_dir)
-            log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
-            scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
-        save(scene, out_dir / "scene")  # once, with the evaluation in its metadata
-    return scene
+__all__ = ["Trainer", "held_out", "load_training_images", "CHECKPOINT"]

@@ -17,7 +17,7 @@ import torch
 
 from ..camera import Camera, Cameras, flip_opengl_opencv
 from ..errors import FormatError, InvalidArgumentError
-from .views import framing, orbit_cameras, scene_up
+from ..common.views import framing, orbit_cameras, scene_up
 
 PATH_KINDS = ("orbit", "capture")
 
@@ -143,7 +143,7 @@ def keyframe_path(scene, path: str | os.PathLike, *, frames: int | None = None, 
                   height: int | None = None, fov: float = 45.0):
     """Cameras through the keyframes in the JSON file at `path` (slerped rotations, linear positions)
     and their times when every keyframe has a "time". Returns (cameras, times or None)."""
-    from ..io.json_file import read_json_file
+    from ..common.json_file import read_json_file
 
     path = Path(path)
     data = read_json_file(path, "camera path")

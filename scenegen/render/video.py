@@ -20,7 +20,7 @@ def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float
     import numpy as np
     from rich.progress import track
 
-    from ..io.atomic import atomic_path
+    from ..common.atomic import atomic_path
 
     if len(cameras) == 0:
         raise InvalidArgumentError("render_video: no cameras given")

@@ -148,7 +148,7 @@ class SceneSpec:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "SceneSpec":
-        from ..io.json_file import read_json_file
+        from ..common.json_file import read_json_file
 
         path = Path(path)
         return cls.from_dict(read_json_file(path, "scene spec"), root=path.parent, where=str(path))

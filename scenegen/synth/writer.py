@@ -47,7 +47,7 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
     from PIL import Image
     from rich.progress import track
 
-    from ..io.atomic import atomic_path
+    from ..common.atomic import atomic_path
 
     camera = dict(spec.camera)
     if frames is not None:

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..camera import Cameras
-from ..geometry import quat_to_rotmat, rotation_vector_to_quat
-from ..render.views import up_basis
+from ...camera import Cameras
+from ...common.views import up_basis
+from ...geometry import quat_to_rotmat, rotation_vector_to_quat
 
 GRID = 32  # voxels along each side of the hull's cube
 INSIDE_SHARES = (0.9, 0.8, 0.7)  # a hull voxel is inside the mask in this share of the views that see it: the first that keeps

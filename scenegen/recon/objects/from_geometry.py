@@ -13,73 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..scene import Scene
-from .motion_groups import scene_size
-from .segment import clean_labels, neighbours
+from ...common.points import solid_points, supporting_plane
+from ...common.views import scene_up
+from ...scene import Scene
+from .labels import clean_labels
 
 log = logging.getLogger("scenegen.segment")
-
-
-def scene_up(scene: Scene) -> Tensor:
-    """The scene's up direction: metadata["up"] when set, else opposite the capture cameras'
-    mean image-down axis (OpenCV +y), else +z."""
-    if "up" in scene.metadata:
-        up = torch.as_tensor(scene.metadata["up"], dtype=torch.float64)
-    elif scene.cameras is not None and len(scene.cameras):
-        up = -scene.cameras.c2w[:, :3, 1].double().mean(0)
-    else:
-        up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-    return up / up.norm().clamp_min(1e-12)
-
-
-def supporting_plane(points: Tensor, up: Tensor, *, thickness: float, max_tilt_deg: float = 30.0, attempts: int = 3):
-    """(normal [3] pointing up, offset d with normal . x + d = 0, inlier mask [P]) of the largest
-    plane within `max_tilt_deg` of horizontal, or None. Steeper planes (walls) are set aside and
-    the search repeats."""
-    import open3d as o3d
-
-    o3d.utility.random.seed(0)  # the same scene gives the same plane
-    remaining = torch.arange(len(points))
-    for _ in range(attempts):
-        if len(remaining) < 50:
-            return None
-        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[remaining].double().numpy()))
-        model, inliers = pcd.segment_plane(distance_threshold=thickness, ransac_n=3, num_iterations=1000)
-        normal = torch.tensor(model[:3], dtype=torch.float64)
-        d = float(model[3]) / float(normal.norm())
-        normal = normal / normal.norm()
-        inliers = remaining[torch.as_tensor(np.asarray(inliers), dtype=torch.long)]
-        if float(normal @ up) < 0:
-            normal, d = -normal, -d
-        if float(normal @ up) >= np.cos(np.radians(max_tilt_deg)):
-            mask = torch.zeros(len(points), dtype=torch.bool)
-            mask[inliers] = True
-            return normal, d, mask
-        keep = torch.ones(len(points), dtype=torch.bool)
-        keep[inliers] = False
-        remaining = remaining[keep[remaining]]
-    return None
-
-
-def _solid_points(scene: Scene, min_opacity: float):
-    """(indices of the opaque background Gaussians, their means [P, 3] float64, scene size, spacing,
-    plane thickness), or None with fewer than 100 of them."""
-    g = scene.background.gaussians
-    solid = (torch.sigmoid(g.opacities.detach()) >= min_opacity).nonzero().squeeze(1)
-    if len(solid) < 100:
-        return None
-    points = g.means.detach()[solid].double()
-    size = scene_size(points)
-    spacing = float(torch.median((points[neighbours(points, 2)[:, 1]] - points).norm(dim=1)))
-    return solid, points, size, spacing, max(2.0 * spacing, 0.01 * size)
-
-
-def support_plane(scene: Scene, *, min_opacity: float = 0.3) -> tuple[Tensor, float] | None:
-    """(normal [3] pointing up, offset d: normal . x + d = 0) of the scene's supporting plane
-    (its opaque background Gaussians' largest near-horizontal plane), or None."""
-    solid = _solid_points(scene, min_opacity)
-    found = None if solid is None else supporting_plane(solid[1], scene_up(scene), thickness=solid[4])
-    return None if found is None else (found[0], found[1])
 
 
 def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0.01, max_object_fraction: float = 0.5) -> Tensor:
@@ -89,11 +28,11 @@ def plane_labels(scene: Scene, *, min_opacity: float = 0.3, min_share: float = 0
     g = scene.background.gaussians
     n = len(g)
     labels = torch.zeros(n, dtype=torch.long)
-    found = _solid_points(scene, min_opacity)
+    found = solid_points(scene, min_opacity)
     if found is None:
         return labels
     solid, points, size, spacing, thickness = found
-    found = supporting_plane(points, scene_up(scene), thickness=thickness)
+    found = supporting_plane(points, scene_up(scene).double(), thickness=thickness)
     if found is None:
         log.info("scenegen: no supporting plane found; the scene stays one background")
         return labels
@@ -165,4 +104,4 @@ def _claim_bases(points: Tensor, height: Tensor, normal: Tensor, partial: Tensor
     partial[solid[low[close]]] = partial[solid[labelled[torch.from_numpy(nearest)[close]]]]
 
 
-__all__ = ["plane_labels", "supporting_plane", "scene_up", "join_touching"]
+__all__ = ["plane_labels", "join_touching"]

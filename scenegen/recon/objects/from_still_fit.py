@@ -25,7 +25,7 @@ joined. A track keeps the regions that show its object whole (not cut by the bor
 smaller than its usual size: a partial region would pull the object's centre off; nor much
 larger: that is the object joined to something beside it that stood out too); tracks seen
 whole in enough of the views become the objects, and their regions the instance masks that
-recon/rigid_objects.py then trains as rigid bodies, as it does user-supplied masks. A track's
+recon/object_trainer.py then trains as rigid bodies, as it does user-supplied masks. A track's
 regions cut by the border or much smaller are kept apart as its parts (masks.json "parts"), as
 the half of a resting object that the still fit did not explain; the much larger are dropped.
 The parts place nothing (no centroid ray, no hull), but the object must cover them.
@@ -41,9 +41,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..camera import Camera
-from ..scene import Scene
-from .trainer import Trainer
+from ...camera import Camera
+from ...common.atomic import atomic_path, atomic_write_bytes
+from ...common.points import support_plane
+from ...scene import Scene
+from ..trainer import Trainer
+from .masks import ObjectMasks
 
 MASKS_FOLDER = "motion_masks"
 SMOOTH_SHARE = 0.04  # the residual's box filter, as a share of the image's width
@@ -308,17 +311,14 @@ def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_sh
 
 
 def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reuse: bool = False, still_share: float = 1 / 3):
-    """`dataset` with instance masks of its moving objects (see the module doc), or None when
-    nothing moves. A still fit with `still_share` of config's steps is trained first; the masks
+    """ObjectMasks of `dataset`'s moving objects (see the module doc), or None when nothing
+    moves. A still fit with `still_share` of config's steps is trained first; the masks
     of its training views are written to `folder` as PNGs, listed in folder/masks.json with the
     supporting plane; with `reuse`, masks already listed there are read instead."""
     import json
     from dataclasses import replace
 
     import imageio.v3 as iio
-
-    from ..io.atomic import atomic_path, atomic_write_bytes
-    from .plane_split import support_plane
 
     folder = Path(folder)
     index = folder / "masks.json"
@@ -352,11 +352,12 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
     paths = [None] * len(dataset)
     for view, name in listing["views"].items():
         paths[int(view)] = folder / name
-    names = {str(v): f"moving_{v}" for v in listing["objects"]}
-    parts = {view: str(folder / name) for view, name in listing.get("parts", {}).items()}
-    meta = {**(dataset.metadata or {}), "mask_names": names, "mask_source": "motion", "mask_parts": parts,
-            "support_plane": listing.get("support_plane")}
-    return replace(dataset, mask_paths=paths, metadata=meta)
+    parts = [None] * len(dataset)
+    for view, name in listing.get("parts", {}).items():
+        parts[int(view)] = folder / name
+    plane = listing.get("support_plane")
+    return ObjectMasks(tuple(paths), {int(v): f"moving_{v}" for v in listing["objects"]}, "motion", tuple(parts),
+                       None if plane is None else (plane[:3], plane[3]))
 
 
 __all__ = ["masks_from_still_fit", "change_masks", "change_masks_and_parts", "residual_regions", "regions_of", "convex_hull", "lift",

@@ -16,13 +16,13 @@ masks say where the object is before any training:
   squares): objects rest between motions. The rays alone leave open how far the path lies from
   the moving camera, since a path scaled about the camera's projects to the same centroids; the
   prior that the object rests when it can settles it, from the instants it is still. Masks found
-  from motion (recon/change_masks.py) bring the supporting plane of their still fit: in each
+  from motion (recon/objects/from_still_fit.py) bring the supporting plane of their still fit: in each
   view the object then also stands where its mask's bottom meets the plane (a depth along its
   ray), and their areas, which are what stood out rather than the object's outline, give no
   size cue.
 - Its turn: gradient descent does not find a large turn from an unturned start (the object's
   Gaussians first fit a blur of its orientations), so each object's steady spin about the up
-  axis is searched for first, from its masks and colours (recon/object_spin.py): most objects
+  axis is searched for first, from its masks and colours (recon/objects/spin.py): most objects
   come out unturned, and one that turns starts turning at that rate.
 - Each object starts as its visual hull under that spin (Gaussians on the hull's voxels; a ball
   of its size when the hull is too small), with the colour under its mask; the background's
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -54,14 +53,16 @@ from ..gaussian_motion import GaussianMotion
 from ..geometry import make_transform, quat_multiply, quat_to_rotmat, rotation_vector_to_quat
 from ..gaussians import Gaussians
 from ..render import render
-from ..render.views import up_from_cameras
+from ..common.views import up_from_cameras
+from ..errors import InvalidArgumentError
 from ..scene import Scene, SceneObject, Track
 from ..sh import rgb_to_sh_dc, rotate_sh
 from .config import TrainConfig
 from .densify import ParamSet
-from .motion import MOTION_PARAMS, DynamicTrainer
-from .object_spin import Spin, search_spin
-from .segment import instance_mask
+from .dynamic_trainer import MOTION_PARAMS, DynamicTrainer
+from .objects.masks import ObjectMasks
+from .objects.spin import Spin, search_spin
+from .objects.labels import instance_mask
 from .trainer import _gaussians
 
 log = logging.getLogger("scenegen.train")
@@ -219,32 +220,35 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
 class ObjectTrainer(DynamicTrainer):
     """Dynamic training with each masked object as a rigid body (see the module doc)."""
 
-    def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None):
+    def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None, masks: ObjectMasks | None = None):
+        """masks: where the objects are (default: the dataset's own masks)."""
+        masks = masks or ObjectMasks.from_dataset(dataset)
+        if masks is None:
+            raise InvalidArgumentError(f"{dataset.root}: training objects as rigid bodies needs instance masks; the dataset has none")
+        dataset = masks.applied_to(dataset)
         super().__init__(dataset, config, out)
+        self.object_masks = masks
         ds = self.train_ds
         self._masks = read_masks(ds, self.indices)  # read once: the paths and the silhouette loss use them
         # Masks found from motion: an object missing from a view's mask only did not stand out
         # there, and the parts of objects (regions not whole) are listed apart.
-        self._from_motion = (dataset.metadata or {}).get("mask_source") == "motion"
-        parts = (dataset.metadata or {}).get("mask_parts") or {}
-        part_paths = [parts.get(str(int(v))) for v in self.view_indices.tolist()]
-        self._parts = read_masks(replace(ds, mask_paths=part_paths), self.indices) if any(part_paths) else {}
+        self._from_motion = masks.from_motion
+        part_paths = [None if masks.parts is None else masks.parts[int(v)] for v in self.view_indices.tolist()]
+        self._parts = read_masks(ds.with_masks(part_paths), self.indices) if any(part_paths) else {}
         values = sorted({int(v) for m in self._masks.values() for v in torch.unique(m).tolist()} - {0})
-        names = {int(k): v for k, v in (dataset.metadata or {}).get("mask_names", {}).items()}
+        names = masks.names
         found = []
         # Keyframed poses, one per two capture instants (4..64), linearly interpolated: a path that
         # stops and starts is followed as well as a smooth one.
         unique = len(torch.unique(self.times))
         self.key_times = torch.linspace(self.basis.t0, self.basis.t1, min(MAX_KEYS, max(4, unique // 2 + 1)), dtype=torch.float64)
-        meta = dataset.metadata or {}
         options = {}
-        if meta.get("mask_source") == "motion":
+        if masks.from_motion:
             # Masks of what a still fit cannot explain: their areas are not the object's (no size
             # cue), and the still fit's supporting plane is known.
             options["size_weight"] = 0.0
-            if meta.get("support_plane") is not None:
-                plane = torch.tensor(meta["support_plane"], dtype=torch.float64)
-                options["plane"] = (plane[:3], float(plane[3]))
+            if masks.support_plane is not None:
+                options["plane"] = masks.support_plane
         for value in values:
             path = mask_path(ds, self._masks, value, self.key_times, **options)
             if path is None:
@@ -278,7 +282,7 @@ class ObjectTrainer(DynamicTrainer):
         return dict(super()._learning_rates(), labels=0.0)
 
     def _search_spin(self, value: int, keys: Tensor, radius: float, up: Tensor) -> Spin:
-        """The object's steady spin from the views whose masks show it (see recon/object_spin.py)."""
+        """The object's steady spin from the views whose masks show it (see recon/objects/spin.py)."""
         position = {i: j for j, i in enumerate(self.indices)}
         views = [i for i, m in self._masks.items() if int((m == value).sum()) >= MIN_MASK_PIXELS]
         times = self.train_ds.times[views].double()
@@ -444,7 +448,7 @@ class ObjectTrainer(DynamicTrainer):
                     poses.append(make_transform(R.double(), c.double()))
                 local = g[sel]
                 bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
-                meta = {"label": int(self.object_values[k]), "source": (self.dataset.metadata or {}).get("mask_source", "masks"),
+                meta = {"label": int(self.object_values[k]), "source": self.object_masks.source,
                         "gaussians": int(sel.sum()), "bounds": bounds.tolist(), "spin_degrees": round(math.degrees(self.spins[k].turn), 1)}
                 objects.append(SceneObject(name, local, Track.from_matrices(self.key_times.tolist(), torch.stack(poses)), metadata=meta,
                                            motion=motion[sel]))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import torch
 
+from ..common.points import neighbours
 from ..data.dataset import Dataset
 from ..gaussian_motion import GaussianMotion, MotionBasis
 from ..gaussians import Gaussians
 from ..scene import Scene
 from .config import TrainConfig
 from .densify import ParamSet
-from .segment import neighbours
 from .trainer import Trainer, _gaussians
 
 MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")

@@ -16,19 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..geometry import fit_rigid_path
-from ..scene import Scene
-from .segment import clean_labels, neighbours, sample_times
-
-
-def scene_size(points: Tensor, weights: Tensor | None = None) -> float:
-    """A robust size of a point set: the spread (5th to 95th percentile) along its widest axis."""
-    if len(points) < 2:
-        return 1.0
-    if weights is not None and int((weights > 0.5).sum()) >= 10:
-        points = points[weights > 0.5]
-    lo, hi = torch.quantile(points.double(), torch.tensor([0.05, 0.95], dtype=torch.float64), dim=0)
-    return max(float((hi - lo).max()), 1e-9)
+from ...common.points import neighbours, scene_size
+from ...geometry import fit_rigid_path
+from ...scene import Scene
+from .labels import clean_labels, sample_times
 
 
 def trajectories(scene: Scene, times: Tensor) -> Tensor:
@@ -128,4 +119,4 @@ def _assign(means: Tensor, paths: Tensor, opacity: Tensor, solid: Tensor, groups
     return labels
 
 
-__all__ = ["motion_labels", "trajectories", "scene_size"]
+__all__ = ["motion_labels", "trajectories"]
