@@ -12,7 +12,7 @@
   every 8th frame held out. Two training runs: with the training frames' masks (objects trained
   as rigid bodies), and with no masks at all (the default object finding: the regions a still fit
   cannot explain become masks of the moving objects, then the still clusters on the table). On the
-  held-out frames: PSNR, per-object IoU of the rendered object ids (`Scene.render_object_ids`:
+  held-out frames: PSNR, per-object IoU of the rendered object ids (`scenegen.render.picking.object_ids`:
   the object with the most blending weight at each pixel) against the true masks, and the
   object's track error: how far the object's centre, carried by its Track, lands from where the
   true motion carries it, relative to the object's size.
@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from scenegen.render.picking import object_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -94,7 +96,7 @@ def _iou_by_name(scene, test, names: dict[int, str]) -> dict[str, float]:
     inter, union = {}, {}
     with torch.no_grad():
         for i in range(len(test)):
-            ids = scene.render_object_ids(test.cameras[i], float(test.times[i]))
+            ids = object_ids(scene, test.cameras[i], float(test.times[i]))
             truth = test.mask(i)
             for value, name in names.items():
                 t = truth == value
@@ -116,7 +118,7 @@ def _matches(scene, test, names) -> dict[str, str]:
     counts = {}
     with torch.no_grad():
         for i in range(len(test)):
-            ids = scene.render_object_ids(test.cameras[i], float(test.times[i]))
+            ids = object_ids(scene, test.cameras[i], float(test.times[i]))
             truth = test.mask(i)
             for value, name in names.items():
                 hit = ids[truth == value]
@@ -169,7 +171,7 @@ def _picture(scene, test, path: Path, matched: dict[str, str]):
         for i in (0, len(test) // 2, len(test) - 1):
             t = float(test.times[i])
             out = scene.render(test.cameras[i], t, background=(0.0, 0.0, 0.0))
-            ids = scene.render_object_ids(test.cameras[i], t).clamp_min(0)
+            ids = object_ids(scene, test.cameras[i], t).clamp_min(0)
             truth = test.mask(i).long()
             # object ids follow the scene's order; show them in the masks' colours by name
             names = test.metadata.get("mask_names", {})

@@ -75,7 +75,8 @@ def reconstruct(work: Path, frames: int, size: tuple[int, int], steps: int) -> t
 
 
 def measure(scene_path: Path, capture: Path) -> dict:
-    from scenegen.io import extract_mesh, load, point_cloud
+    from scenegen.export import extract_mesh
+    from scenegen.io import load, point_cloud
 
     truth = json.loads((capture / "ground_truth.json").read_text())
     scene = load(scene_path)

@@ -212,7 +212,7 @@ def export_cmd(
     """Export a scene or some of its objects: splats, TSDF meshes (GLB/OBJ/PLY), point clouds or a
     PLY sequence over time."""
     from .io import load
-    from .io.export import export
+    from .export import export
 
     sc = load(scene)
     mesh_options = dict(views=views, num_views=num_views, voxel=voxel, backend=backend)

@@ -1,4 +1,4 @@
-"""Meshes, point clouds and exports (scenegen.io.mesh, scenegen.io.export, `scenegen export`)."""
+"""Meshes, point clouds and exports (scenegen.export, scenegen.io.mesh, `scenegen export`)."""
 
 import json
 
@@ -13,8 +13,8 @@ from scenegen.edit.insert import mesh_gaussians
 from scenegen.errors import InvalidArgumentError
 from scenegen.geometry import axis_angle_to_quat, make_transform, quat_to_rotmat
 from scenegen.io import read_ply, read_splat
-from scenegen.io.export import export, export_kind
-from scenegen.io.mesh import extract_mesh, extract_meshes, point_cloud, sphere_views, write_mesh
+from scenegen.export import export, export_kind, extract_mesh, extract_meshes, sphere_views
+from scenegen.io import point_cloud, write_mesh
 from scenegen.scene import Scene, SceneObject, Track
 
 FAST = dict(num_views=24, size=128)

@@ -5,6 +5,8 @@ import sys
 
 import scenegen
 import scenegen.data
+import scenegen.edit
+import scenegen.export
 import scenegen.io
 import scenegen.recon
 import scenegen.render
@@ -21,8 +23,9 @@ def test_top_level_names():
 
 def test_subpackage_names():
     assert set(scenegen.io.__all__) == {"read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence",
-                                        "export", "extract_mesh", "extract_meshes", "write_mesh", "point_cloud",
-                                        "write_point_cloud", "FORMAT_VERSION"}
+                                        "write_mesh", "point_cloud", "write_point_cloud", "write_png", "FORMAT_VERSION"}
+    assert set(scenegen.export.__all__) == {"export", "export_kind", "extract_mesh", "extract_meshes", "mesh_views", "sphere_views"}
+    assert {"EditSession", "OPERATIONS", "in_box", "split_selection", "replay", "object_at"} <= set(scenegen.edit.__all__)
     assert {"load_dataset", "Dataset", "detect_format", "FORMATS"} <= set(scenegen.data.__all__)
     assert {"render", "render_image", "RenderConfig", "RenderOutput", "available_backends"} <= set(scenegen.render.__all__)
     assert {"train", "TrainConfig", "Trainer", "DynamicTrainer", "ObjectTrainer", "find_objects", "split_objects",

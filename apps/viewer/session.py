@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 import scenegen
+from scenegen.edit import EditSession
 from scenegen.errors import InvalidArgumentError
 from scenegen.render.views import framing, scene_up
 
@@ -22,12 +23,13 @@ SCENE_SUFFIXES = (".zip", ".ply", ".splat")
 
 
 class ViewerSession:
-    """A scene being viewed and edited. Every edit goes through the scene's own journaled edit
-    methods, so undo/redo are the scene's and a save keeps the journal."""
+    """A scene being viewed and edited. Every edit goes through one scenegen.edit.EditSession,
+    so edits are journaled in the scene (a save keeps the journal) and undo/redo are its."""
 
     def __init__(self, scene: scenegen.Scene, path: Path | None = None, renderer: str = "auto",
                  background=BACKGROUND):
         self.scene = scene
+        self.editing = EditSession(scene)
         self.path = Path(path) if path is not None else None
         self.renderer = make_renderer(renderer)
         self.background = tuple(float(v) for v in background)
@@ -121,7 +123,7 @@ class ViewerSession:
     # Selection and edits
     def pick(self, u: float, v: float, width: int, height: int) -> str | None:
         """Select the object under pixel (u, v) of a width x height view (None: nothing or the background)."""
-        name = self.scene.object_at(self.camera(width, height), u, v, self.time)
+        name = self.editing.object_at(self.camera(width, height), u, v, self.time)
         self.selected = None if name in (None, self.scene.background.name) else name
         return self.selected
 
@@ -132,7 +134,7 @@ class ViewerSession:
 
     def edit(self, op: str, **args):
         """Run a journaled edit on the scene; the selection follows renames and deletions."""
-        self.scene.edit(op, **args)
+        self.editing.apply(op, **args)
         if op in ("duplicate", "rename", "insert_mesh") and args.get("name") in self.scene.objects:
             self.selected = args["name"]  # the new object
         elif self.selected not in self.scene.objects:
@@ -156,11 +158,11 @@ class ViewerSession:
         self.edit("set_pose", object=name, t=self.time, matrix=self.scene.objects[name].pose_at(self.time).tolist())
 
     def undo(self) -> bool:
-        """Undo the last edit (the scene's own undo); False when there is none."""
-        return self._after(self.scene.undo())
+        """Undo the last edit; False when there is none."""
+        return self._after(self.editing.undo())
 
     def redo(self) -> bool:
-        return self._after(self.scene.redo())
+        return self._after(self.editing.redo())
 
     def _after(self, entry) -> bool:
         if entry is None:
@@ -181,9 +183,9 @@ class ViewerSession:
         return path
 
     def screenshot(self, path, width: int, height: int) -> Path:
-        from scenegen.common.atomic import atomic_write_png
+        from scenegen.io import write_png
 
-        atomic_write_png(path, torch.from_numpy(self.frame(width, height).astype(np.float32) / 255.0))
+        write_png(path, torch.from_numpy(self.frame(width, height).astype(np.float32) / 255.0))
         return Path(path)
 
     def benchmark(self, seconds: float = 3.0, width: int = 960, height: int = 540, scale: float = 1.0) -> float:

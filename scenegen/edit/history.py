@@ -1,16 +1,9 @@
-"""Undo, redo and the journal of edits.
-
-`apply(scene, op, **args)` runs one operation (scenegen/edit/ops.py) and records it twice:
-- in the journal, `scene.history`: a list of {"op": name, "args": {...}} in plain JSON, saved
-  with the scene; `replay(original, journal)` applies it to the scene as it was before the
-  first edit and gives the edited scene exactly (the operation ran from the very JSON values
-  that were recorded);
-- on the undo stack: the scene's objects as they were before the edit. Operations replace
-  objects rather than change them, so undo restores the previous objects themselves, exactly,
-  at no cost in memory beyond the objects the edit replaced.
-
-Undo moves the last entry of the journal to the redo stack; redo applies it again; a new edit
-clears the redo stack.
+"""The journal of edits: each edit as {"op": name, "args": {...}} in plain JSON, saved with the
+scene in `scene.history`; `replay(original, journal)` (edit/session.py) applies it to the scene
+as it was before the first edit and gives the edited scene exactly (the operation runs from the
+very JSON values that were recorded). `run` applies one entry; `snapshot` and `restore` are what
+undo keeps: operations replace objects rather than change them, so a snapshot is the objects'
+mapping itself, at no cost in memory beyond the objects an edit replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +13,7 @@ import math
 
 from ..errors import InvalidArgumentError
 from ..scene import Scene
-from .ops import OPERATIONS
+from .ops import OPERATIONS, RENAMED
 
 
 def _plain(value, where: str):
@@ -48,6 +41,7 @@ def _plain(value, where: str):
 
 def entry(op: str, args: dict) -> dict:
     """The journal entry of operation `op` with `args`, checked and in plain JSON."""
+    op = RENAMED.get(op, op)
     if op not in OPERATIONS:
         raise InvalidArgumentError(f"unknown edit {op!r}; the edits are: {', '.join(sorted(OPERATIONS))}")
     args = _plain(dict(args), f"edit {op!r}")
@@ -61,70 +55,31 @@ def entry(op: str, args: dict) -> dict:
     return json.loads(json.dumps({"op": op, "args": args}, allow_nan=False))
 
 
-def _state(scene: Scene):
+def snapshot(scene: Scene):
+    """What an edit may replace: the background, the objects' mapping and the time range."""
     return scene.background, dict(scene.objects), scene.time_range
 
 
-def _restore(scene: Scene, state):
+def restore(scene: Scene, state) -> None:
+    """Put a snapshot back."""
     scene.background, objects, scene.time_range = state
     scene.objects = dict(objects)
 
 
-def _run(scene: Scene, record: dict):
+def run(scene: Scene, record: dict):
+    """Run the journal entry `record` on `scene` (in place); returns the snapshot from before it.
+    A failed edit leaves the scene as it was."""
     fn = OPERATIONS[record["op"]]
-    before = _state(scene)
+    before = snapshot(scene)
     try:
         fn(scene, **record["args"])
     except TypeError as exc:  # wrong or missing argument names
-        _restore(scene, before)
+        restore(scene, before)
         raise InvalidArgumentError(f"edit {record['op']!r}: {exc}; see help(scenegen.edit.ops.{fn.__name__})") from None
     except BaseException:
-        _restore(scene, before)  # a failed edit leaves the scene as it was
+        restore(scene, before)  # a failed edit leaves the scene as it was
         raise
     return before
 
 
-def apply(scene: Scene, op: str, **args) -> Scene:
-    """Run edit `op` on `scene` (in place), journal it and make it undoable; returns the scene."""
-    record = entry(op, args)
-    before = _run(scene, record)
-    scene.history.append(record)
-    scene._undo.append(before)
-    scene._redo.clear()
-    return scene
-
-
-def undo(scene: Scene) -> dict | None:
-    """Undo the last edit made in this session; returns its journal entry (None: nothing to undo)."""
-    if not scene._undo:
-        return None
-    state = _state(scene)
-    _restore(scene, scene._undo.pop())
-    record = scene.history.pop()
-    scene._redo.append((record, state))
-    return record
-
-
-def redo(scene: Scene) -> dict | None:
-    """Redo the last undone edit; returns its journal entry (None: nothing to redo)."""
-    if not scene._redo:
-        return None
-    record, state = scene._redo.pop()
-    scene._undo.append(_state(scene))
-    _restore(scene, state)
-    scene.history.append(record)
-    return record
-
-
-def replay(scene: Scene, journal: list[dict]) -> Scene:
-    """Apply the journal's edits, in order, to `scene` (in place, each journaled again)."""
-    if not isinstance(journal, list):
-        raise InvalidArgumentError(f"a journal must be a list of edits, got {type(journal).__name__}")
-    for n, record in enumerate(journal):
-        if not isinstance(record, dict) or not isinstance(record.get("op"), str) or not isinstance(record.get("args", {}), dict):
-            raise InvalidArgumentError(f"journal entry {n} must be {{\"op\": name, \"args\": {{...}}}}, got {str(record)[:80]!r}")
-        apply(scene, record["op"], **record.get("args", {}))
-    return scene
-
-
-__all__ = ["apply", "undo", "redo", "replay", "entry"]
+__all__ = ["entry", "run", "snapshot", "restore"]

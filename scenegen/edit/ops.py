@@ -30,6 +30,10 @@ from ..sh import SH_C0, rgb_to_sh_dc
 OPERATIONS: dict[str, Callable] = {}
 
 
+# Operations renamed, by their old name: journals that name them still replay.
+RENAMED = {"recolor": "recolour"}
+
+
 def operation(fn: Callable) -> Callable:
     OPERATIONS[fn.__name__.rstrip("_")] = fn
     return fn
@@ -280,7 +284,7 @@ def tint(scene: Scene, object: str, rgb):
 
 
 @operation
-def recolor(scene: Scene, object: str, rgb):
+def recolour(scene: Scene, object: str, rgb):
     """Paint the object one colour `rgb` [3] in [0, 1], seen the same from every side."""
     obj = get_object(scene, object)
     c = vector(rgb, "rgb")

@@ -12,11 +12,12 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..camera import Camera
 from ..errors import InvalidArgumentError
 from ..gaussians import Gaussians
 from ..scene import Scene
+from ..render.picking import object_at
 from .ops import get_object, number, vector
+from .session import session_of
 
 Selection = dict[str, Tensor]
 
@@ -27,18 +28,6 @@ def by_id(scene: Scene, object_id: int) -> str:
     if isinstance(object_id, bool) or not isinstance(object_id, int) or not 0 <= object_id < len(names):
         raise InvalidArgumentError(f"object id must be an integer in 0..{len(names) - 1}, got {object_id!r}")
     return names[object_id]
-
-
-def object_at(scene: Scene, camera: Camera, u: float, v: float, t: float | None = None, *, backend: str = "auto") -> str | None:
-    """The name of the object seen at pixel (u, v) of `camera` at time t (what a click in the
-    viewer picks), None where nothing is drawn."""
-    if not isinstance(camera, Camera):
-        raise InvalidArgumentError(f"object_at needs one Camera, got {type(camera).__name__}")
-    u, v = int(number(u, "u")), int(number(v, "v"))
-    if not (0 <= u < camera.width and 0 <= v < camera.height):
-        raise InvalidArgumentError(f"pixel ({u}, {v}) is outside the {camera.width}x{camera.height} image")
-    oid = int(scene.render_object_ids(camera, t, backend=backend)[v, u])
-    return None if oid < 0 else scene.object_names[oid]
 
 
 def where(scene: Scene, predicate: Callable[[Gaussians], Tensor], t: float | None = None, objects=None) -> Selection:
@@ -73,15 +62,16 @@ def in_sphere(scene: Scene, centre, radius: float, t: float | None = None, objec
     return where(scene, lambda g: (g.means - c).norm(dim=1) <= r, t, objects)
 
 
-def split_selection(scene: Scene, selection: Selection, name: str) -> Scene:
-    """Make the selected Gaussians (all in one object) a new object `name` (journaled)."""
+def split_selection(scene, selection: Selection, name: str) -> Scene:
+    """Make the selected Gaussians (all in one object) a new object `name`, journaled and
+    undoable in `scene`'s own session (or in the EditSession given instead of a scene)."""
     if not isinstance(selection, dict) or not selection:
         raise InvalidArgumentError("the selection is empty: nothing to split")
     if len(selection) > 1:
         raise InvalidArgumentError(f"the selection spans {sorted(selection)}; split from one object at a time "
                                    "(pass objects=[name] when selecting)")
     (source, idx), = selection.items()
-    return scene.split(source, idx, name)
+    return session_of(scene).split(source, idx, name).scene
 
 
 __all__ = ["Selection", "by_id", "object_at", "where", "in_box", "in_sphere", "split_selection"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..scene import BACKGROUND, Scene
-from .mesh import MESH_SUFFIXES
+from ..io.mesh import MESH_SUFFIXES
 
 EXPORT_KINDS = ("splats", "mesh", "points", "sequence")
 SEQUENCE_FRAMES = 30
@@ -36,7 +36,7 @@ def only(scene: Scene, names: list[str] | None) -> Scene:
     if names is None:
         return scene
     from ..gaussians import Gaussians
-    from .mesh import object_names
+    from ..io.mesh import object_names
 
     names = object_names(scene, names)
 
@@ -49,13 +49,13 @@ def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objec
            t: float | None = None, start: float | None = None, end: float | None = None, frames: int | None = None,
            separate: bool = False, progress: bool = False, **mesh_options) -> dict:
     """Write `objects` (default: every visible object) of `scene` to `output` as `kind`; returns a
-    summary {"kind", "path", ...}. Meshes: each object is fused alone (scenegen.io.mesh), and a
+    summary {"kind", "path", ...}. Meshes: each object is fused alone (scenegen.export.mesh), and a
     GLB keeps them as named nodes; `separate` writes one file per object into `output` as a folder
     instead. Sequences: `frames` times from start to end (default: the scene's time range)."""
     from ..render.paths import path_times
-    from .ply import write_ply
-    from .sequence import export_ply_sequence
-    from .splat import write_splat
+    from ..io.ply import write_ply
+    from ..io.sequence import export_ply_sequence
+    from ..io.splat import write_splat
 
     output = Path(output)
     kind = export_kind(output, kind)
@@ -70,7 +70,7 @@ def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objec
             raise InvalidArgumentError(f"{output}: splats are written as .ply (3DGS) or .splat")
         return {"kind": kind, "path": str(output), "gaussians": len(gaussians)}
     if kind == "points":
-        from .mesh import point_cloud, write_point_cloud
+        from ..io.mesh import point_cloud, write_point_cloud
 
         cloud = point_cloud(sub, None, t)
         write_point_cloud(output, cloud)
@@ -81,7 +81,8 @@ def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objec
         times = path_times(scene, frames or _default_frames(scene), start, end)
         files = export_ply_sequence(sub, output, times)
         return {"kind": kind, "path": str(output), "frames": len(files), "times": [float(times[0]), float(times[-1])]}
-    from .mesh import extract_meshes, write_mesh
+    from ..io.mesh import write_mesh
+    from .mesh import extract_meshes
 
     meshes = extract_meshes(sub, None, t, progress=progress, **mesh_options)
     if separate:
