@@ -17,7 +17,7 @@
   object's track error: how far the object's centre, carried by its Track, lands from where the
   true motion carries it, relative to the object's size.
 - backpack: ../shared/data/videos/backpack.mp4 (a person swings a backpack while the camera
-  moves) through `scenegen reconstruct --dynamic`: what came out (registration, objects found,
+  moves) through `scenegen reconstruct --motion dynamic`: what came out (registration, objects found,
   PSNR, time) and the renders at several times it wrote.
 
 Writes benchmarks/results/dynamic_quality.md and .json (rows of earlier runs of other sections
@@ -320,7 +320,7 @@ def table(results: dict) -> str:
     b = results.get("backpack")
     if b:
         ev = b.get("eval") or {}
-        lines += ["## Real dynamic clip: backpack.mp4 through `scenegen reconstruct --dynamic`", "",
+        lines += ["## Real dynamic clip: backpack.mp4 through `scenegen reconstruct --motion dynamic`", "",
                   f"{b['registered']}/{b['keyframes']} keyframes registered; {b['steps']} training steps in "
                   f"{b['train_seconds']:.0f} s, {b['seconds']:.0f} s in all; held-out PSNR "
                   f"{ev.get('psnr', float('nan')):.2f} dB; {b['gaussians']} Gaussians, {b['moving_gaussians']} moving; "

@@ -41,7 +41,7 @@ def environment_report() -> dict:
     """Versions, render backends and accelerators, as `scenegen info` prints them."""
     import torch
 
-    from . import __version__
+    from .version import __version__
     from .render import available_backends
 
     gpu = torch.cuda.is_available()
@@ -262,7 +262,7 @@ def frames(
 
 @app.command("reconstruct")
 def reconstruct_cmd(
-    source: Path = typer.Argument(..., help="A video file, or a folder of photos (--dynamic: of a scene that moves)."),
+    source: Path = typer.Argument(..., help="A video file, or a folder of photos (--motion dynamic: of a scene that moves)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (frames, sfm, train, scene, report.json)."),
     max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
     max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
@@ -271,8 +271,9 @@ def reconstruct_cmd(
                                          "video frame number); non-zero pixels are left out of structure from motion."),
     from_stage: str = typer.Option("frames", help="Re-run from this stage (frames, poses, train, export), reusing "
                                    "the earlier stages' results in OUTPUT."),
-    dynamic: bool = typer.Option(False, "--dynamic", help="Things in the video move: fit per-Gaussian motion over the "
-                                 "keyframes' times (and write renders at several times)."),
+    motion: str = typer.Option("static", help="static (a still scene), dynamic (things in the video move: fit "
+                               "per-Gaussian motion over the keyframes' times, and write renders at several times) or auto."),
+    dynamic: bool = typer.Option(False, "--dynamic", hidden=True, help="Deprecated: --motion dynamic."),
     objects: str = typer.Option("auto", help="Split into objects from: auto, masks, motion, geometry, none."),
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first keyframe, or a folder named by frame number."),
@@ -283,7 +284,12 @@ def reconstruct_cmd(
     OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
     from .pipeline import reconstruct, video_train_config
 
-    config = video_train_config(steps, motion="dynamic" if dynamic else "static")
+    if dynamic:
+        from .deprecated import warn_once
+
+        warn_once("scenegen reconstruct --dynamic", "--motion dynamic")
+        motion = "dynamic"
+    config = video_train_config(steps, motion=motion)
     scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks, config=config,
                         from_stage=from_stage, objects=objects, object_masks=object_masks)
     r = scene.metadata["report"]
@@ -325,8 +331,15 @@ def synth_cmd(
                f"(transforms.json, {'video.mp4, ' if video else ''}ground_truth.json)")
 
 
+def _given_on_command_line(ctx: typer.Context, option: str) -> bool:
+    import click
+
+    return ctx.get_parameter_source(option) == click.core.ParameterSource.COMMANDLINE
+
+
 @app.command("train")
 def train_cmd(
+    ctx: typer.Context,
     dataset: Path = typer.Argument(..., help="A posed dataset: NeRF-synthetic/D-NeRF folder, transforms.json, or COLMAP."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder: scene/, point_cloud.ply, eval.json, renders."),
     steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Optimisation steps."),
@@ -340,7 +353,12 @@ def train_cmd(
     checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
     seed: int = typer.Option(0, help="Random seed."),
     backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
-    static: bool = typer.Option(False, "--static", help="Fit a static scene even when the images carry several times."),
+    motion: str = typer.Option(TRAIN_DEFAULTS.motion, help="auto (per-Gaussian motion when the images carry several "
+                               "times), static (a still scene even then) or dynamic (motion, or an error without times)."),
+    static: bool = typer.Option(False, "--static", hidden=True, help="Deprecated: --motion static."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="Training settings from a JSON or YAML file (a mapping "
+                                               "of TrainConfig fields, or a saved scene's scene.json); options given here "
+                                               "override it."),
     objects: str = typer.Option("auto", help="Split into objects from: auto (masks if the dataset has them, else motion, "
                                 "else clusters on the supporting plane), masks, motion (what a still fit cannot explain, "
                                 "trained as rigid bodies; masks in OUTPUT/motion_masks), geometry, none."),
@@ -368,11 +386,23 @@ def train_cmd(
         from .data.masks import object_mask_paths
 
         ds = ds.with_masks(object_mask_paths(ds.image_paths, object_masks))
-    cfg = TrainConfig(steps=steps, downscale=downscale, sh_degree=sh_degree, max_gaussians=max_gaussians,
-                      exposure_compensation=exposure, checkpoint_every=checkpoint_every, seed=seed, backend=backend,
-                      motion="static" if static else "auto", motion_mask_shadows=shadows)
-    typer.echo(f"{ds!r}; training {steps} steps into {output}")
-    scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split, objects=objects)
+    if static:
+        from .deprecated import warn_once
+
+        warn_once("scenegen train --static", "--motion static")
+        motion = "static"
+    # option -> TrainConfig field
+    given = {"steps": steps, "downscale": downscale, "sh_degree": sh_degree, "max_gaussians": max_gaussians,
+             "exposure": ("exposure_compensation", exposure), "checkpoint_every": checkpoint_every, "seed": seed,
+             "backend": backend, "motion": motion, "shadows": ("motion_mask_shadows", shadows), "objects": objects}
+    settings = {}
+    for option, value in given.items():
+        field, value = value if isinstance(value, tuple) else (option, value)
+        if config_file is None or _given_on_command_line(ctx, option) or (option == "motion" and static):
+            settings[field] = value
+    cfg = TrainConfig.from_file(config_file, **settings) if config_file is not None else TrainConfig(**settings)
+    typer.echo(f"{ds!r}; training {cfg.steps} steps into {output}")
+    scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split)
     ev = scene.metadata.get("eval")
     summary = f"; test PSNR {ev['psnr']:.2f} dB, SSIM {ev['ssim']:.4f} ({ev['num_images']} views)" if ev else ""
     typer.echo(f"wrote {output / 'scene'} and {output / 'point_cloud.ply'}: {scene.num_gaussians} Gaussians{summary}")
@@ -441,32 +471,6 @@ def _before_after(before, after, path: Path, time: Optional[float], backend: str
         iio.imwrite(tmp, (torch.cat(images, 1) * 255).round().byte().numpy(), extension=".png")
 
 
-@app.command("view")
-def view_cmd(
-    scene: Optional[Path] = typer.Argument(None, help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
-    screenshot: Optional[Path] = typer.Option(None, help="Render one frame offscreen from the default view to this PNG and exit."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to show (default: start)."),
-    size: str = typer.Option("960x540", help="View size WxH."),
-    benchmark: bool = typer.Option(False, help="Orbit the camera offscreen for a few seconds and print 'fps: X'."),
-    seconds: float = typer.Option(3.0, min=0.1, help="Length of --benchmark in seconds."),
-    renderer: str = typer.Option("auto", help="auto (OpenGL on a GPU, else scenegen's CPU rasterizer), opengl, cpu."),
-):
-    """The desktop viewer and editor: look at, play, edit and simulate a scene."""
-    from .errors import BackendUnavailableError, InvalidArgumentError
-
-    width, height = parse_size(size)
-    if renderer not in ("auto", "opengl", "cpu"):
-        raise InvalidArgumentError(f"--renderer must be auto, opengl or cpu, got {renderer!r}")
-    try:
-        from apps.viewer.main import run
-    except ImportError as exc:
-        raise BackendUnavailableError(f"the viewer needs PySide6 and moderngl ({exc}): pip install 'scenegen[viewer]'") from None
-    code = run(scene, screenshot=screenshot, time=time, size=(width, height), benchmark=benchmark, seconds=seconds,
-               renderer=renderer, echo=typer.echo)
-    if code:
-        raise typer.Exit(code)
-
-
 @app.command("demo")
 def demo_cmd(
     output: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Folder to write everything into."),
@@ -491,11 +495,26 @@ def demo_cmd(
                + ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items()) + ")")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors scenegen raises on purpose print as one line, not a traceback."""
+COMMANDS_GROUP = "scenegen.commands"
+
+
+def add_plugin_commands(target: typer.Typer) -> None:
+    """Commands that other packages register (the viewer's `view`): each entry point of the
+    "scenegen.commands" group names a function that adds its commands to the app."""
+    for point in metadata.entry_points(group=COMMANDS_GROUP):
+        try:
+            register = point.load()
+        except ImportError as exc:  # a plugin whose own dependencies are missing
+            logging.getLogger("scenegen").debug("scenegen: command %s not loaded: %s", point.name, exc)
+            continue
+        register(target)
+
+
+def run_app(target: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run a typer app: errors scenegen raises on purpose print as one line, not a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        target(args=argv, standalone_mode=False)
     except ScenegenError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return 2
@@ -512,6 +531,18 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         raise
     return 0
+
+
+_plugins_added = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `scenegen`."""
+    global _plugins_added
+    if not _plugins_added:
+        add_plugin_commands(app)
+        _plugins_added = True
+    return run_app(app, argv)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ with its new name. This is the one table of them; the README's architecture sect
   scenegen.render.picking. They act through the scene's own session (scenegen.edit.session_of),
   so scene.undo() still undoes scene.translate(...).
 - scenegen.io.extract_mesh, extract_meshes, export: scenegen.export.
-- `scenegen train --static` / `--dynamic`: `--motion static` / `--motion dynamic` (cli.py).
+- `scenegen train --static`, `scenegen reconstruct --dynamic`: `--motion static`, `--motion dynamic` (cli.py).
 """
 
 from __future__ import annotations

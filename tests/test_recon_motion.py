@@ -71,7 +71,7 @@ def test_dynamic_checkpoints_resume(moving_tabletop, tmp_path):
 
 
 def test_cli_static_flag(moving_tabletop, tmp_path, capsys):
-    assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "s"), "--steps", "20", "--static", "--no-eval"]) == 0
+    assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "s"), "--steps", "20", "--motion", "static", "--no-eval"]) == 0
     assert load(tmp_path / "s" / "scene").background.motion is None
     assert "object(s) from masks" in capsys.readouterr().out  # the dataset's masks split even a still fit
     assert main(["train", str(moving_tabletop), "-o", str(tmp_path / "n"), "--steps", "20", "--objects", "none", "--no-eval"]) == 0

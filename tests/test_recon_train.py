@@ -11,7 +11,7 @@ import torch
 
 from scenegen.cli import main
 from scenegen.data import load_dataset
-from scenegen.errors import DatasetError, TrainingError
+from scenegen.errors import DatasetError, InvalidArgumentError, TrainingError
 from scenegen.io import load, read_ply
 from scenegen.recon import TrainConfig, Trainer, train
 from scenegen.render import render
@@ -151,3 +151,43 @@ def test_checkpoint_from_other_settings_is_reported(dataset_dir, tmp_path):
     other = Trainer(ds, small_config(steps=10, sh_degree=3))  # different SH layout than the checkpoint's
     with pytest.raises(TrainingError, match="does not fit"):
         other.load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+def test_train_config_from_json_and_yaml(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"steps": 120, "lr_means": 1e-4, "objects": "none"}))
+    (tmp_path / "b.yaml").write_text("steps: 80\nmotion: static\nopacity_l1: 0\n")
+    a = TrainConfig.from_file(tmp_path / "a.json", seed=3)
+    assert (a.steps, a.lr_means, a.objects, a.seed) == (120, 1e-4, "none", 3)
+    b = TrainConfig.from_file(tmp_path / "b.yaml")
+    assert (b.steps, b.motion, b.opacity_l1) == (80, "static", 0.0) and isinstance(b.opacity_l1, float)
+    saved = tmp_path / "scene.json"  # a saved scene's settings are under "train"
+    saved.write_text(json.dumps({"metadata": {}, "train": a.to_dict()}))
+    assert TrainConfig.from_file(saved) == a
+    for name, text, match in [("c.json", "{", "not valid JSON"), ("d.json", "[1, 2]", "mapping"), ("e.yaml", "steps: [1", "not valid YAML"),
+                              ("f.json", '{"stepz": 3}', "unknown training settings"), ("g.json", '{"steps": "many"}', "number"),
+                              ("h.json", '{"objects": "magic"}', "objects must be one of")]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InvalidArgumentError, match=match):
+            TrainConfig.from_file(tmp_path / name)
+    with pytest.raises(InvalidArgumentError, match="cannot read"):
+        TrainConfig.from_file(tmp_path / "missing.yaml")
+
+
+def test_cli_train_reads_a_config_file_and_records_the_object_method(dataset_dir, tmp_path):
+    (tmp_path / "settings.yaml").write_text("steps: 12\nsh_degree: 0\nobjects: none\ncheckpoint_every: 0\n")
+    assert main(["train", str(dataset_dir), "-o", str(tmp_path / "run"), "--config", str(tmp_path / "settings.yaml"),
+                 "--steps", "10", "--no-eval"]) == 0
+    saved = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert saved["steps"] == 10  # the command line wins over the file
+    scene = load(tmp_path / "run" / "scene")
+    assert scene.metadata["train"]["objects"] == "none" and scene.metadata["train"]["sh_degree"] == 0
+    assert scene.metadata["train_seconds"] > 0
+
+
+def test_deprecated_static_flag_warns(dataset_dir, tmp_path, monkeypatch):
+    import scenegen.deprecated as deprecated
+
+    monkeypatch.setattr(deprecated, "_warned", set())
+    with pytest.warns(FutureWarning, match="--motion static"):
+        assert main(["train", str(dataset_dir), "-o", str(tmp_path / "s"), "--steps", "5", "--static", "--no-eval",
+                     "--checkpoint-every", "0", "--objects", "none"]) == 0

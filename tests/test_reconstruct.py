@@ -33,7 +33,7 @@ def test_reconstruct_the_apple_video(tmp_path, capsys):
     assert not (out / "renders").exists()  # a still scene has no renders over time
 
     # Again from the trained stage on: with motion, and the apple's first-frame mask as its object.
-    assert main(["reconstruct", str(APPLE), "-o", str(out), "--from-stage", "train", "--steps", "40", "--dynamic",
+    assert main(["reconstruct", str(APPLE), "-o", str(out), "--from-stage", "train", "--steps", "40", "--motion", "dynamic",
                  "--object-masks", str(APPLE.with_name("apple_mask.png"))]) == 0
     scene = load(out / "scene")
     assert scene.background.motion is not None and scene.time_range[1] > scene.time_range[0]

@@ -81,7 +81,7 @@ def scene_to_files(scene: Scene) -> dict[str, bytes]:
         if obj.motion is not None:
             entries[-1]["motion"] = obj.motion.basis.to_dict()
             version = 2
-    from .. import __version__
+    from ..version import __version__
 
     manifest = {
         "format_version": version,
