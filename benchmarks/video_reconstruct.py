@@ -122,8 +122,8 @@ def table(results: list[dict]) -> str:
                   "| centre error median / max (relative to capture size) |", "|---|---|---|---|---|---|",
                   f"| {r['images']} | {r['registered']} | {r['seconds']:.0f} | {ref['registered']}, {ref['seconds']:.0f} "
                   f"({r['seconds'] / ref['seconds']:.2f}x) | {e['rotation_error_deg_median']:.2f} / {e['rotation_error_deg_max']:.2f} | "
-                  f"{100 * e['center_error_relative_median']:.2f}% / "
-                  f"{100 * e['center_error_relative_max']:.2f}% |"]
+                  f"{100 * e['centre_error_relative_median']:.2f}% / "
+                  f"{100 * e['centre_error_relative_max']:.2f}% |"]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 

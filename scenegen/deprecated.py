@@ -7,10 +7,16 @@ with its new name. This is the one table of them; the README's architecture sect
   so scene.undo() still undoes scene.translate(...).
 - scenegen.io.extract_mesh, extract_meshes, export: scenegen.export.
 - `scenegen train --static`, `scenegen reconstruct --dynamic`: `--motion static`, `--motion dynamic` (cli.py).
+- One spelling (the README's, British): Gaussians.colors, Gaussians.from_points(colors=),
+  Dataset.point_colors, GaussianMotion.time_centers, scenegen.sh.sh_to_color and the scene-spec
+  keys "color", "color2", "center": colours, point_colours, time_centres, sh_to_colour, "colour",
+  "colour2", "centre" (renamed_attribute, renamed_keywords, renamed_keys).
+- scenegen.synth.motion: scenegen.synth.object_motion (one module per meaning of "motion").
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import warnings
 
@@ -66,6 +72,7 @@ SCENE_METHODS = {
 MODULE_NAMES = {
     "scenegen.io": {"extract_mesh": "scenegen.export:extract_mesh", "extract_meshes": "scenegen.export:extract_meshes",
                     "export": "scenegen.export:export"},
+    "scenegen.sh": {"sh_to_color": "scenegen.sh:sh_to_colour"},
 }
 
 
@@ -93,4 +100,51 @@ def module_name(module: str, name: str):
     return getattr(importlib.import_module(where), attr)
 
 
-__all__ = ["SCENE_METHODS", "MODULE_NAMES", "scene_method", "module_name", "warn_once"]
+def renamed_attribute(old: str, new: str) -> property:
+    """A class attribute `old` (e.g. "Gaussians.colors") that reads and writes `new`, warning once."""
+    cls_name, old_attr = old.rsplit(".", 1)
+
+    def get(self):
+        warn_once(old, f"{cls_name}.{new}")
+        return getattr(self, new)
+
+    def put(self, value):
+        warn_once(old, f"{cls_name}.{new}")
+        setattr(self, new, value)
+
+    return property(get, put, doc=f"Deprecated name of `{new}`.")
+
+
+def renamed_keywords(where: str, **names: str):
+    """A decorator: keyword arguments named after the keys of `names` are passed as their values
+    (`@renamed_keywords("Gaussians.from_points", colors="colours")`), warning once."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            for old, new in names.items():
+                if old in kwargs:
+                    warn_once(f"{where}({old}=)", f"{where}({new}=)")
+                    if new in kwargs:
+                        raise TypeError(f"{where}: give {new}= only (not {old}= too)")
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+        return call
+    return wrap
+
+
+def renamed_keys(d: dict, where: str, **names: str) -> dict:
+    """`d` with its old keys (the keys of `names`) under their new names, warning once per key;
+    `where` names the file or section for the warning."""
+    if not any(old in d for old in names):
+        return d
+    d = dict(d)
+    for old, new in names.items():
+        if old in d:
+            warn_once(f"the key {old!r} (in {where})", repr(new))
+            value = d.pop(old)
+            d.setdefault(new, value)
+    return d
+
+
+__all__ = ["SCENE_METHODS", "MODULE_NAMES", "scene_method", "module_name", "renamed_attribute", "renamed_keywords",
+           "renamed_keys", "warn_once"]

@@ -9,7 +9,7 @@ Gaussian with zero coefficients does not move. Each Gaussian has
 - `rotations` [N, K, 3]: an axis-angle b(tau) @ rotations turning the Gaussian's shape (its
   view-dependent colour is not turned, as in Deformable-3DGS and 4DGaussians: per-Gaussian
   turns are small, and whole objects turn through their Track, which does rotate SH);
-- `time_centers` [N] and `time_sharpness` [N] (w >= 0): opacity(t) = opacity * exp(-w (tau - c)^2 / 2);
+- `time_centres` [N] and `time_sharpness` [N] (w >= 0): opacity(t) = opacity * exp(-w (tau - c)^2 / 2);
   w = 0 (the start) is visible at every time, and the gradient in w is never zero.
 Low-order and explicit, so it trains with the CPU rasterizer, evaluates at any t (between
 training frames too) and stores as plain per-Gaussian numbers in the PLY.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .deprecated import renamed_attribute
 from .errors import InvalidArgumentError
 from .gaussians import Gaussians
 from .geometry import quat_multiply, quat_normalize, rotation_vector_to_quat
@@ -77,12 +78,14 @@ class GaussianMotion:
     basis: MotionBasis
     offsets: Tensor  # [N, K, 3]
     rotations: Tensor  # [N, K, 3]
-    time_centers: Tensor  # [N]
+    time_centres: Tensor  # [N]
     time_sharpness: Tensor  # [N], >= 0 (negative values act as 0)
+
+    time_centers = renamed_attribute("GaussianMotion.time_centers", "time_centres")
 
     def __post_init__(self):
         n, k = self.offsets.shape[0], self.basis.size
-        for name, shape in (("offsets", (n, k, 3)), ("rotations", (n, k, 3)), ("time_centers", (n,)), ("time_sharpness", (n,))):
+        for name, shape in (("offsets", (n, k, 3)), ("rotations", (n, k, 3)), ("time_centres", (n,)), ("time_sharpness", (n,))):
             if tuple(getattr(self, name).shape) != shape:
                 raise InvalidArgumentError(f"GaussianMotion.{name} must be {list(shape)}, got {list(getattr(self, name).shape)}")
 
@@ -97,11 +100,11 @@ class GaussianMotion:
         return self.offsets.shape[0]
 
     def __getitem__(self, index) -> "GaussianMotion":
-        return GaussianMotion(self.basis, self.offsets[index], self.rotations[index], self.time_centers[index], self.time_sharpness[index])
+        return GaussianMotion(self.basis, self.offsets[index], self.rotations[index], self.time_centres[index], self.time_sharpness[index])
 
     @classmethod
     def cat(cls, items: list["GaussianMotion"]) -> "GaussianMotion":
-        return cls(items[0].basis, *(torch.cat([getattr(m, f) for m in items]) for f in ("offsets", "rotations", "time_centers", "time_sharpness")))
+        return cls(items[0].basis, *(torch.cat([getattr(m, f) for m in items]) for f in ("offsets", "rotations", "time_centres", "time_sharpness")))
 
     def displacement(self, t: float) -> Tensor:
         """[N, 3] offset of every mean at time t."""
@@ -118,13 +121,13 @@ class GaussianMotion:
         return rotation_vector_to_quat(self.rotation_vector(t))
 
     @classmethod
-    def fit(cls, basis: MotionBasis, times, displacements: Tensor, rotation_vectors: Tensor, time_centers: Tensor,
+    def fit(cls, basis: MotionBasis, times, displacements: Tensor, rotation_vectors: Tensor, time_centres: Tensor,
             time_sharpness: Tensor) -> "GaussianMotion":
         """Least-squares coefficients of displacements and rotation vectors [T, N, 3] sampled at `times` [T]."""
         B = torch.stack([basis(float(t), torch.float64) for t in times])  # [T, K]
         pinv = torch.linalg.pinv(B)  # [K, T]
-        coef = [torch.einsum("kt,tnd->nkd", pinv, x.double()).to(time_centers.dtype) for x in (displacements, rotation_vectors)]
-        return cls(basis, coef[0], coef[1], time_centers, time_sharpness)
+        coef = [torch.einsum("kt,tnd->nkd", pinv, x.double()).to(time_centres.dtype) for x in (displacements, rotation_vectors)]
+        return cls(basis, coef[0], coef[1], time_centres, time_sharpness)
 
     def trajectories(self, means: Tensor, times) -> Tensor:
         """[T, N, 3] positions of `means` [N, 3] (their places at the middle of the range) at `times`."""
@@ -139,7 +142,7 @@ class GaussianMotion:
         means = gaussians.means + self.displacement(t)
         quats = quat_multiply(self.turn(t), quat_normalize(gaussians.quats))
         tau = self.basis.tau(t)
-        fade = -0.5 * self.time_sharpness.clamp_min(0) * (tau - self.time_centers) ** 2  # log of the opacity factor
+        fade = -0.5 * self.time_sharpness.clamp_min(0) * (tau - self.time_centres) ** 2  # log of the opacity factor
         # logit(sigmoid(o) * exp(fade)) = log p + fade - log(1 - p exp(fade)), p = sigmoid(o)
         log_p = torch.nn.functional.logsigmoid(gaussians.opacities) + fade
         opacities = log_p - torch.log1p(-torch.exp(log_p).clamp(max=1 - 1e-6))
@@ -160,7 +163,7 @@ def motion_columns(motion: GaussianMotion) -> dict:
     for k in range(motion.basis.size):
         for a, axis in enumerate("xyz"):
             cols[f"motion_rotation_{k}_{axis}"] = rot[:, k, a]
-    cols["time_center"] = motion.time_centers.detach().cpu().float().numpy()
+    cols["time_center"] = motion.time_centres.detach().cpu().float().numpy()
     cols["time_sharpness"] = motion.time_sharpness.detach().cpu().float().numpy()
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in cols.items()}
 

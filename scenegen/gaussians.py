@@ -12,9 +12,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from .deprecated import renamed_attribute, renamed_keywords
 from .errors import InvalidArgumentError
 from .geometry import covariance_from_scale_quat, decompose_similarity, quat_multiply, quat_normalize, rotmat_to_quat
-from .sh import num_sh_bases, rgb_to_sh_dc, rotate_sh, sh_degree_from_bases, sh_to_color
+from .sh import num_sh_bases, rgb_to_sh_dc, rotate_sh, sh_degree_from_bases, sh_to_colour
 
 FIELDS = ("means", "scales", "quats", "opacities", "sh")
 
@@ -60,14 +61,15 @@ class Gaussians:
         )
 
     @classmethod
-    def from_points(cls, points: Tensor, colors: Tensor | None = None, *, scale: float | Tensor = 0.01,
+    @renamed_keywords("Gaussians.from_points", colors="colours")
+    def from_points(cls, points: Tensor, colours: Tensor | None = None, *, scale: float | Tensor = 0.01,
                     opacity: float = 0.5, sh_degree: int = 0) -> "Gaussians":
-        """Isotropic Gaussians at `points` [N, 3] with `colors` [N, 3] in [0, 1] (grey if None)."""
+        """Isotropic Gaussians at `points` [N, 3] with `colours` [N, 3] in [0, 1] (grey if None)."""
         points = torch.as_tensor(points, dtype=torch.float32)
         n = points.shape[0]
-        colors = torch.full((n, 3), 0.5) if colors is None else torch.as_tensor(colors, dtype=torch.float32)
+        colours = torch.full((n, 3), 0.5) if colours is None else torch.as_tensor(colours, dtype=torch.float32)
         sh = torch.zeros(n, num_sh_bases(sh_degree), 3, device=points.device)
-        sh[:, 0] = rgb_to_sh_dc(colors.to(points.device))
+        sh[:, 0] = rgb_to_sh_dc(colours.to(points.device))
         scale_t = torch.as_tensor(scale, dtype=torch.float32, device=points.device)
         scales = torch.log(scale_t.clamp_min(1e-12)).reshape(-1, 1).expand(n, 3).clone() if scale_t.numel() in (1, n) else None
         if scales is None:
@@ -103,9 +105,11 @@ class Gaussians:
         return self.means.device
 
     @property
-    def colors(self) -> Tensor:
+    def colours(self) -> Tensor:
         """View-independent RGB [N, 3] from the DC term."""
-        return sh_to_color(self.sh)
+        return sh_to_colour(self.sh)
+
+    colors = renamed_attribute("Gaussians.colors", "colours")
 
     @property
     def alphas(self) -> Tensor:

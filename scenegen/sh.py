@@ -61,7 +61,7 @@ def eval_sh_basis(degree: int, dirs: Tensor) -> Tensor:
     return torch.stack(out, dim=-1)
 
 
-def sh_to_color(sh: Tensor, dirs: Tensor | None = None) -> Tensor:
+def sh_to_colour(sh: Tensor, dirs: Tensor | None = None) -> Tensor:
     """Colours from SH. sh: [..., K, 3]; dirs: [..., 3] unit viewing directions (None: DC only)."""
     if dirs is None:
         return (SH_C0 * sh[..., 0, :] + 0.5).clamp_min(0)
@@ -110,3 +110,9 @@ def rotate_sh(sh: Tensor, R: Tensor) -> Tensor:
         sl = slice(band * band, (band + 1) * (band + 1))
         parts.append(torch.einsum("ij,...jc->...ic", D.to(sh.device, sh.dtype), sh[..., sl, :]))
     return torch.cat(parts, dim=-2)
+
+
+def __getattr__(name: str):
+    from .deprecated import module_name
+
+    return module_name(__name__, name)

@@ -254,7 +254,7 @@ COLMAP_IMAGES = [
     ("img2.png", 2, rot_y(-0.3) @ rot_z(0.2), [-0.3, 0.15, 3.8]),
 ]
 COLMAP_POINTS = np.array([[0.0, 0.0, 0.0], [0.3, -0.2, 0.1], [-0.4, 0.25, -0.2], [0.1, 0.4, 0.3], [-0.2, -0.3, 0.25]])
-COLMAP_COLORS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [12, 34, 56], [200, 150, 100]], dtype=np.uint8)
+COLMAP_COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [12, 34, 56], [200, 150, 100]], dtype=np.uint8)
 
 
 def _import_pycolmap():
@@ -266,7 +266,7 @@ def _import_pycolmap():
 @pytest.fixture
 def make_colmap(tmp_path):
     """make_colmap(kind="bin"|"txt", name=...) -> namespace(path (project root), model (sparse/0), w2c [3,4,4],
-    c2w [3,4,4], centers [3,3], points, colors, uv (pycolmap's projections [3,P,2]), names, camera_ids)."""
+    c2w [3,4,4], centres [3,3], points, colours, uv (pycolmap's projections [3,P,2]), names, camera_ids)."""
 
     def make(kind: str = "bin", name: str | None = None) -> SimpleNamespace:
         pycolmap = _import_pycolmap()
@@ -291,7 +291,7 @@ def make_colmap(tmp_path):
             uvs.append(uv)
             rgbs.append(rgb_image(image_id, COLMAP_W, COLMAP_H))
             write_png(root / "images" / img_name, rgbs[-1])
-        for p, (xyz, rgb) in enumerate(zip(COLMAP_POINTS, COLMAP_COLORS)):
+        for p, (xyz, rgb) in enumerate(zip(COLMAP_POINTS, COLMAP_COLOURS)):
             track = pycolmap.Track([pycolmap.TrackElement(image_id, p) for image_id in range(1, len(COLMAP_IMAGES) + 1)])
             rec.add_point3D(xyz, track, rgb)
         if kind == "bin":
@@ -303,9 +303,9 @@ def make_colmap(tmp_path):
         else:
             raise ValueError(kind)
         w2c = np.stack(w2cs)
-        centers = np.stack([np.asarray(rec.image(i).projection_center()).reshape(3) for i in range(1, len(COLMAP_IMAGES) + 1)])
-        return SimpleNamespace(path=root, model=model, kind=kind, w2c=w2c, c2w=np.linalg.inv(w2c), centers=centers,
-                               points=COLMAP_POINTS.copy(), colors=COLMAP_COLORS.copy(), uv=np.stack(uvs),
+        centres = np.stack([np.asarray(rec.image(i).projection_center()).reshape(3) for i in range(1, len(COLMAP_IMAGES) + 1)])
+        return SimpleNamespace(path=root, model=model, kind=kind, w2c=w2c, c2w=np.linalg.inv(w2c), centres=centres,
+                               points=COLMAP_POINTS.copy(), colours=COLMAP_COLOURS.copy(), uv=np.stack(uvs),
                                names=[im[0] for im in COLMAP_IMAGES], camera_ids=[im[1] for im in COLMAP_IMAGES],
                                cameras=dict(COLMAP_CAMERAS), width=COLMAP_W, height=COLMAP_H, rgb=rgbs)
 

@@ -15,7 +15,7 @@ def make_camera(**overrides):
     return Camera(**kw)
 
 
-def test_project_center_and_offset_points():
+def test_project_centre_and_offset_points():
     cam = make_camera()
     uv, depth = cam.project(torch.tensor([[0.0, 0.0, 2.0], [0.2, -0.1, 2.0]]))
     assert torch.allclose(uv[0], torch.tensor([32.0, 24.0]))

@@ -45,6 +45,11 @@ def test_render_reports_bad_arguments_as_one_line(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_mistyped_option_is_a_usage_error_not_a_traceback(capsys):
+    assert main(["train", "--stepz", "3"]) == 2
+    assert "No such option: --stepz" in capsys.readouterr().err
+
+
 def test_convert_between_formats(tmp_path):
     scene = load(DEMO)
     assert main(["convert", str(DEMO), str(tmp_path / "all.ply"), "--time", "1.0"]) == 0

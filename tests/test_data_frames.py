@@ -85,7 +85,7 @@ def test_compare_poses_after_a_similarity():
     ref = ring_cameras()
     moved = transform_dataset(Dataset(image_paths=[f"{i}.png" for i in range(len(ref))], cameras=ref), similarity()).cameras
     exact = compare_poses(moved, ref)
-    assert exact["rotation_error_deg_max"] < 1e-3 and exact["center_error_max"] < 1e-5
+    assert exact["rotation_error_deg_max"] < 1e-3 and exact["centre_error_max"] < 1e-5
     assert abs(exact["alignment_scale"] - 1 / 2.5) < 1e-6
     # Turn one camera by 2 degrees: its rotation error is 2 degrees, the median stays 0.
     c2w = moved.c2w.clone()

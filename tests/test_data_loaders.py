@@ -463,7 +463,7 @@ def test_colmap_images_and_poses(make_colmap, kind):
     torch.testing.assert_close(ds.cameras.c2w, torch.from_numpy(c.c2w).float(), atol=1e-5, rtol=0)
     torch.testing.assert_close(ds.cameras.w2c, torch.from_numpy(c.w2c).float(), atol=1e-5, rtol=0)
     # pycolmap's own camera centres
-    torch.testing.assert_close(ds.cameras.positions, torch.from_numpy(c.centers).float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ds.cameras.positions, torch.from_numpy(c.centres).float(), atol=1e-5, rtol=0)
     assert ds.splits == {}
     assert len(ds.split("test")) == 1 and len(ds.split("train")) == 2
 
@@ -488,8 +488,8 @@ def test_colmap_points_and_colours(make_colmap, kind):
     c = make_colmap(kind)
     ds = load_dataset(c.path)
     torch.testing.assert_close(ds.points, torch.from_numpy(c.points).float())
-    torch.testing.assert_close(ds.point_colors, torch.from_numpy(c.colors).float() / 255)
-    assert ds.point_colors.min() >= 0 and ds.point_colors.max() <= 1
+    torch.testing.assert_close(ds.point_colours, torch.from_numpy(c.colours).float() / 255)
+    assert ds.point_colours.min() >= 0 and ds.point_colours.max() <= 1
 
 
 @pytest.mark.parametrize("kind", ["bin", "txt"])
@@ -508,7 +508,7 @@ def test_colmap_text_and_binary_give_the_same_dataset(colmap_bin, colmap_txt):
     for name in ("fx", "fy", "cx", "cy", "width", "height", "c2w", "distortion"):
         torch.testing.assert_close(getattr(a.cameras, name), getattr(b.cameras, name), atol=1e-6, rtol=0)
     torch.testing.assert_close(a.points, b.points)
-    torch.testing.assert_close(a.point_colors, b.point_colors)
+    torch.testing.assert_close(a.point_colours, b.point_colours)
     torch.testing.assert_close(a.background, b.background)
 
 
@@ -530,7 +530,7 @@ def test_colmap_model_folder_path_and_images(colmap_bin):
 def test_colmap_without_points3d(colmap_bin):
     (colmap_bin.model / "points3D.bin").unlink()
     ds = load_dataset(colmap_bin.path)
-    assert ds.points is None and ds.point_colors is None
+    assert ds.points is None and ds.point_colours is None
     assert len(ds) == 3
 
 

@@ -121,8 +121,8 @@ def test_statue_cameras_and_points(statue):
         assert image_size(p) == ds.image_size(i), p
     assert ds.points.shape == (1443, 3)
     assert torch.isfinite(ds.points).all()
-    assert ds.point_colors.shape == (1443, 3)
-    assert ds.point_colors.min() >= 0 and ds.point_colors.max() <= 1
+    assert ds.point_colours.shape == (1443, 3)
+    assert ds.point_colours.min() >= 0 and ds.point_colours.max() <= 1
     torch.testing.assert_close(torch.linalg.det(ds.cameras.c2w[:, :3, :3]), torch.ones(23), atol=1e-4, rtol=0)
 
 

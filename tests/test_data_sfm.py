@@ -32,8 +32,8 @@ def test_recovers_the_true_poses_and_focal_length(sfm_photos, tmp_path):
     assert report.triangulation_angle_deg > 10 and report.baseline_ratio > 0.3
     truth = sfm_photos.cameras[[int(p.stem) for p in posed.image_paths]]
     errors = compare_poses(posed.cameras, truth)
-    assert errors["rotation_error_deg_median"] < 1.0 and errors["center_error_relative_median"] < 0.02
-    assert posed.points is not None and posed.point_colors is not None and len(posed.points) == report.points
+    assert errors["rotation_error_deg_median"] < 1.0 and errors["centre_error_relative_median"] < 0.02
+    assert posed.points is not None and posed.point_colours is not None and len(posed.points) == report.points
     # The cached result reads back the same.
     again, cached = load_poses(tmp_path / "sfm", load_image_folder(sfm_photos.folder))
     assert cached == report and torch.equal(again.cameras.c2w, posed.cameras.c2w)

@@ -125,9 +125,9 @@ def test_edits_do_what_they_say():
     pose = scene.objects["box"].pose_at(0.5)
     scene.retime("box", speed=0.5, shift=1.0)  # twice as slow, one second later: t=0.5 is now at 2.0
     assert torch.allclose(scene.objects["box"].pose_at(2.0), pose) and scene.time_range == (0.0, 5.0)
-    colour = scene.objects["ball"].gaussians.colors.mean(0)
+    colour = scene.objects["ball"].gaussians.colours.mean(0)
     scene.tint("ball", [0.5, 1.0, 1.0])
-    assert scene.objects["ball"].gaussians.colors.mean(0)[0] < colour[0] - 0.01
+    assert scene.objects["ball"].gaussians.colours.mean(0)[0] < colour[0] - 0.01
     scene.hide("ball")
     assert "ball" not in [scene.object_names[i] for i in torch.unique(scene.gaussians_at(0.0)[1]).tolist()]
     n = len(scene.background.gaussians)

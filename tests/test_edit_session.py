@@ -85,7 +85,7 @@ def test_a_journal_with_an_old_operation_name_replays():
     scene = _scene()
     replay(scene, [{"op": "recolor", "args": {"object": "ball", "rgb": [1.0, 0.0, 0.0]}}])
     assert scene.history == [{"op": "recolour", "args": {"object": "ball", "rgb": [1.0, 0.0, 0.0]}}]
-    assert torch.allclose(scene.objects["ball"].gaussians.colors[:, 0], torch.ones(len(scene.objects["ball"].gaussians)), atol=1e-5)
+    assert torch.allclose(scene.objects["ball"].gaussians.colours[:, 0], torch.ones(len(scene.objects["ball"].gaussians)), atol=1e-5)
 
 
 def test_deprecated_io_names_lead_to_export(monkeypatch):

@@ -64,12 +64,12 @@ def test_linear_motion_and_temporal_opacity():
 def test_gradients_reach_the_coefficients():
     g = cloud(8)
     motion = GaussianMotion.still(8, MotionBasis(0.0, 1.0, degree=2, fourier=1))
-    for name in ("offsets", "rotations", "time_centers", "time_sharpness"):
+    for name in ("offsets", "rotations", "time_centres", "time_sharpness"):
         getattr(motion, name).requires_grad_(True)
     motion.time_sharpness.data[:] = 1.0  # the gradient in the centre vanishes only at w = 0
     out = motion.apply(g, 0.9)
     (out.means.sum() + out.quats[:, 1:].sum() + out.opacities.sum()).backward()
-    for name in ("offsets", "rotations", "time_sharpness", "time_centers"):
+    for name in ("offsets", "rotations", "time_sharpness", "time_centres"):
         assert getattr(motion, name).grad is not None and getattr(motion, name).grad.abs().sum() > 0, name
 
 
@@ -117,7 +117,7 @@ def test_motion_fits_sampled_paths_on_its_basis():
     times = torch.linspace(0.0, 4.0, 17)
     displacements = torch.stack([truth.displacement(float(t)) for t in times])
     turns = torch.stack([truth.rotation_vector(float(t)) for t in times])
-    fitted = GaussianMotion.fit(basis, times, displacements, turns, truth.time_centers, truth.time_sharpness)
+    fitted = GaussianMotion.fit(basis, times, displacements, turns, truth.time_centres, truth.time_sharpness)
     assert torch.allclose(fitted.offsets, truth.offsets, atol=1e-4) and torch.allclose(fitted.rotations, truth.rotations, atol=1e-4)
     for t in (0.3, 2.0, 3.9):  # between the samples too
         assert torch.allclose(fitted.displacement(t), truth.displacement(t), atol=1e-4)

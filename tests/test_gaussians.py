@@ -6,7 +6,7 @@ import torch
 from scenegen import Gaussians
 from scenegen.errors import InvalidArgumentError
 from scenegen.geometry import axis_angle_to_quat, make_transform, quat_to_rotmat
-from scenegen.sh import sh_to_color
+from scenegen.sh import sh_to_colour
 
 
 def random_gaussians(n=20, degree=2, seed=0, dtype=torch.float64):
@@ -22,7 +22,7 @@ def random_gaussians(n=20, degree=2, seed=0, dtype=torch.float64):
 
 def test_fields_shapes_and_properties():
     g = random_gaussians(7, degree=3)
-    assert len(g) == 7 and g.sh_degree == 3 and g.colors.shape == (7, 3)
+    assert len(g) == 7 and g.sh_degree == 3 and g.colours.shape == (7, 3)
     assert ((g.alphas > 0) & (g.alphas < 1)).all()
     assert g.covariances().shape == (7, 3, 3)
 
@@ -52,7 +52,7 @@ def test_indexing_masks_and_cat_pads_sh():
 def test_from_points_and_empty():
     pts = torch.rand(4, 3)
     g = Gaussians.from_points(pts, torch.tensor([[1.0, 0.0, 0.0]] * 4), scale=0.1, opacity=0.8)
-    assert torch.allclose(g.colors, torch.tensor([[1.0, 0.0, 0.0]] * 4), atol=1e-6)
+    assert torch.allclose(g.colours, torch.tensor([[1.0, 0.0, 0.0]] * 4), atol=1e-6)
     assert torch.allclose(g.alphas, torch.full((4,), 0.8))
     assert torch.allclose(torch.exp(g.scales), torch.full((4, 3), 0.1))
     assert len(Gaussians.empty(sh_degree=1)) == 0 and Gaussians.empty(sh_degree=1).sh_degree == 1
@@ -69,7 +69,7 @@ def test_rigid_transform_moves_means_orientation_and_view_dependent_colour():
     assert torch.equal(h.opacities, g.opacities) and torch.allclose(h.scales, g.scales)
     # A viewer that moved with the object sees the same colours.
     d = torch.nn.functional.normalize(torch.randn(10, 3, dtype=torch.float64), dim=1)
-    assert torch.allclose(sh_to_color(g.sh, d), sh_to_color(h.sh, d @ R.T), atol=1e-9)
+    assert torch.allclose(sh_to_colour(g.sh, d), sh_to_colour(h.sh, d @ R.T), atol=1e-9)
     # Inverse transform returns to the start.
     back = h.transform(torch.linalg.inv(T))
     assert torch.allclose(back.means, g.means, atol=1e-10) and torch.allclose(back.sh, g.sh, atol=1e-9)

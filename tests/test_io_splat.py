@@ -11,7 +11,7 @@ import torch
 from scenegen.errors import FormatError, InvalidArgumentError
 from scenegen.gaussians import Gaussians
 from scenegen.io import read_splat, write_splat
-from scenegen.sh import sh_to_color
+from scenegen.sh import sh_to_colour
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 requires_data = pytest.mark.skipif(not DATA.exists(), reason=f"real data folder {DATA} (the repo's ../shared/data) is absent")
@@ -81,7 +81,7 @@ def test_round_trip_within_quantisation(tmp_path, degree):
     back = back[idx]
     assert torch.equal(back.means, g.means)
     torch.testing.assert_close(back.scales, g.scales, atol=1e-5, rtol=0)
-    colour_err = (sh_to_color(back.sh) - sh_to_color(g.sh).clamp(0, 1)).abs().max().item()
+    colour_err = (sh_to_colour(back.sh) - sh_to_colour(g.sh).clamp(0, 1)).abs().max().item()
     assert colour_err <= QUANT
     alpha_err = (torch.sigmoid(back.opacities) - torch.sigmoid(g.opacities)).abs().max().item()
     assert alpha_err <= QUANT
@@ -95,7 +95,7 @@ def test_decoding_of_hand_built_records():
     g = read_splat(data)
     assert torch.equal(g.means, torch.tensor([[1, 2, 3], [-4, 5.5, 1e-3]], dtype=torch.float32))
     torch.testing.assert_close(g.scales.exp(), torch.tensor([[0.5, 1, 2], [1e-3, 3, 7]]), rtol=1e-6, atol=0)
-    torch.testing.assert_close(sh_to_color(g.sh), torch.tensor([[1, 0, 0.2], [0, 1, 0.4]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(sh_to_colour(g.sh), torch.tensor([[1, 0, 0.2], [0, 1, 0.4]]), atol=1e-6, rtol=0)
     # alpha 128/255 as is; alpha 0 is clipped just above 0 so the logit stays finite
     torch.testing.assert_close(g.alphas, torch.tensor([128 / 255, 1e-4]), atol=1e-6, rtol=0)
     assert torch.equal(g.quats, torch.tensor([[0, 127 / 128, 0, 0], [-1.0, 0, 0, 0]]))
@@ -200,7 +200,7 @@ def test_real_splats(name, count):
     norms = g.quats.norm(dim=1)
     assert (norms - 1).abs().max().item() < 0.02  # unit quaternions within uint8 rounding
     assert ((g.alphas > 0) & (g.alphas < 1)).all()
-    colours = sh_to_color(g.sh)
+    colours = sh_to_colour(g.sh)
     assert colours.min().item() >= 0 and colours.max().item() <= 1 + 1e-6
     np.testing.assert_allclose(g.scales.exp().numpy(), raw["scale"], rtol=1e-6)
 

@@ -23,8 +23,8 @@ T0, T1 = 0.0, 2.0
 SLIDE = 0.3  # the box slides this far along x over the time range
 
 
-def _blob(center, n, size, generator):
-    return torch.tensor(center) + (torch.rand(n, 3, generator=generator) - 0.5) * torch.as_tensor(size)
+def _blob(centre, n, size, generator):
+    return torch.tensor(centre) + (torch.rand(n, 3, generator=generator) - 0.5) * torch.as_tensor(size)
 
 
 def _gaussians(means, generator):

@@ -27,7 +27,7 @@ def test_initial_gaussians_random_and_from_points():
     pts = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0.0, 2, 0], [0.0, 0, 3]])
     cols = torch.tensor([[1.0, 0, 0]] * 4)
     h = initial_gaussians(pts, cols, cams, num_random=0, opacity=0.5, sh_degree=0, generator=torch.Generator())
-    assert torch.equal(h.means, pts) and torch.allclose(h.colors, cols, atol=1e-6)
+    assert torch.equal(h.means, pts) and torch.allclose(h.colours, cols, atol=1e-6)
 
 
 def test_knn_scales():

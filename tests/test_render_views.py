@@ -5,25 +5,25 @@ from scenegen.render.views import framing, orbit_cameras, scene_up, up_from_came
 
 
 def test_orbit_cameras_all_see_the_centre_and_keep_up_up():
-    center = torch.tensor([1.0, 2.0, 0.5])
-    cams = orbit_cameras(center, 0.5, num=6, elevation_deg=30, width=64, height=48)
+    centre = torch.tensor([1.0, 2.0, 0.5])
+    cams = orbit_cameras(centre, 0.5, num=6, elevation_deg=30, width=64, height=48)
     assert len(cams) == 6
-    uv, depth = cams.project(center[None])
+    uv, depth = cams.project(centre[None])
     assert torch.allclose(uv[:, 0], torch.tensor([32.0, 24.0]).expand(6, 2), atol=1e-3)
     assert (depth > 0).all()
     # A point above the centre appears above it in every image (smaller v).
-    uv_up, _ = cams.project((center + torch.tensor([0.0, 0.0, 0.2]))[None])
+    uv_up, _ = cams.project((centre + torch.tensor([0.0, 0.0, 0.2]))[None])
     assert (uv_up[:, 0, 1] < 24.0).all()
     # The whole sphere of radius 0.5 fits in the frame.
-    edge, _ = cams.project((center + torch.tensor([0.5, 0.0, 0.0]))[None])
+    edge, _ = cams.project((centre + torch.tensor([0.5, 0.0, 0.0]))[None])
     assert ((edge[:, 0, 0] >= 0) & (edge[:, 0, 0] < 64) & (edge[:, 0, 1] >= 0) & (edge[:, 0, 1] < 48)).all()
 
 
 def test_framing_ignores_stray_gaussians():
     pts = torch.rand(1000, 3)
     pts[0] = 1000.0
-    center, radius = framing(Gaussians.from_points(pts))
-    assert (center - 0.5).abs().max() < 0.05 and radius < 1.5
+    centre, radius = framing(Gaussians.from_points(pts))
+    assert (centre - 0.5).abs().max() < 0.05 and radius < 1.5
 
 
 def test_scene_up_prefers_metadata_then_cameras():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scenegen.geometry import axis_angle_to_quat, quat_to_rotmat
-from scenegen.sh import SH_C0, eval_sh_basis, num_sh_bases, rgb_to_sh_dc, rotate_sh, sh_degree_from_bases, sh_to_color
+from scenegen.sh import SH_C0, eval_sh_basis, num_sh_bases, rgb_to_sh_dc, rotate_sh, sh_degree_from_bases, sh_to_colour
 
 
 def unit_dirs(n, seed=0):
@@ -32,7 +32,7 @@ def test_basis_is_orthonormal_over_the_sphere():
 def test_dc_round_trip_and_constant():
     rgb = torch.rand(10, 3)
     sh = rgb_to_sh_dc(rgb).unsqueeze(1)
-    assert torch.allclose(sh_to_color(sh), rgb, atol=1e-6)
+    assert torch.allclose(sh_to_colour(sh), rgb, atol=1e-6)
     assert abs(SH_C0 - 0.5 / math.sqrt(math.pi)) < 1e-12
 
 
@@ -44,8 +44,8 @@ def test_rotated_sh_gives_the_same_colour_from_the_rotated_direction(degree):
     sh_rot = rotate_sh(sh, R)
     d = unit_dirs(50, seed=10 + degree)
     for i in range(6):
-        before = sh_to_color(sh[i].expand(50, -1, -1), d)
-        after = sh_to_color(sh_rot[i].expand(50, -1, -1), d @ R.T)
+        before = sh_to_colour(sh[i].expand(50, -1, -1), d)
+        after = sh_to_colour(sh_rot[i].expand(50, -1, -1), d @ R.T)
         assert torch.allclose(before, after, atol=1e-9)
     assert torch.equal(sh_rot[:, 0], sh[:, 0])
 

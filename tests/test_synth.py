@@ -10,10 +10,10 @@ import torch
 from scenegen.cli import main
 from scenegen.errors import DatasetError, FormatError, InvalidArgumentError
 from scenegen.synth import builtin_names, generate, load_spec
-from scenegen.synth.motion import GRAVITY, Motion
+from scenegen.synth.object_motion import GRAVITY, Motion
 from scenegen.synth.paths import camera_path
 from scenegen.synth.spec import SceneSpec
-from scenegen.synth.textures import KINDS, texture_colors
+from scenegen.synth.textures import KINDS, texture_colours
 
 
 def small_spec(**camera) -> SceneSpec:
@@ -86,7 +86,7 @@ def test_motions():
 
 
 def test_camera_paths_look_where_they_should():
-    cams = camera_path({"path": "orbit", "center": [0, 0, 0.2], "radius": 1.5, "eye_height": 0.5, "frames": 5,
+    cams = camera_path({"path": "orbit", "centre": [0, 0, 0.2], "radius": 1.5, "eye_height": 0.5, "frames": 5,
                         "width": 64, "height": 48, "arc_deg": 90})
     eyes = cams.c2w[:, :3, 3]
     assert torch.allclose(eyes[:, :2].norm(dim=1), torch.full((5,), 1.5)) and torch.allclose(eyes[:, 2], torch.full((5,), 0.7))
@@ -106,13 +106,13 @@ def test_camera_paths_look_where_they_should():
 def test_textures_are_deterministic_and_in_range():
     pts = np.random.default_rng(0).random((2000, 3))
     for kind in KINDS:
-        a = texture_colors(kind, pts, (0.8, 0.2, 0.1), scale=0.05, seed=3)
+        a = texture_colours(kind, pts, (0.8, 0.2, 0.1), scale=0.05, seed=3)
         assert a.shape == (2000, 3) and a.min() >= 0 and a.max() <= 1
-        assert np.array_equal(a, texture_colors(kind, pts, (0.8, 0.2, 0.1), scale=0.05, seed=3))
+        assert np.array_equal(a, texture_colours(kind, pts, (0.8, 0.2, 0.1), scale=0.05, seed=3))
         assert (a.std(0).max() > 0.02) == (kind != "solid")
-    assert not np.array_equal(texture_colors("noise", pts, (1, 1, 1), seed=1), texture_colors("noise", pts, (1, 1, 1), seed=2))
+    assert not np.array_equal(texture_colours("noise", pts, (1, 1, 1), seed=1), texture_colours("noise", pts, (1, 1, 1), seed=2))
     with pytest.raises(InvalidArgumentError):
-        texture_colors("plaid", pts, (1, 1, 1))
+        texture_colours("plaid", pts, (1, 1, 1))
 
 
 def test_depth_and_masks_agree_with_the_meshes(tabletop):
@@ -178,7 +178,7 @@ def test_mesh_objects_from_files(tmp_path):
 
     trimesh.creation.box(extents=[0.2, 0.2, 0.4]).export(tmp_path / "post.obj")
     spec = {"name": "post", "objects": [{"name": "post", "shape": "mesh", "path": "post.obj", "position": [0, 0, 0.2],
-                                         "texture": "speckle", "color": [0.9, 0.1, 0.1]}],
+                                         "texture": "speckle", "colour": [0.9, 0.1, 0.1]}],
             "camera": {"path": "orbit", "radius": 1.5, "eye_height": 0.5, "frames": 2, "width": 48, "height": 36}}
     (tmp_path / "post.json").write_text(json.dumps(spec))
     out = generate(load_spec(tmp_path / "post.json"), tmp_path / "out", progress=False, video=False)

@@ -24,10 +24,10 @@ class OrbitCamera:
     up: torch.Tensor = field(default_factory=lambda: torch.tensor([0.0, 0.0, 1.0]))
 
     @classmethod
-    def framing(cls, center, radius: float, up, fov: float = 50.0) -> "OrbitCamera":
-        """A view that sees a ball of `radius` about `center` whole."""
+    def framing(cls, centre, radius: float, up, fov: float = 50.0) -> "OrbitCamera":
+        """A view that sees a ball of `radius` about `centre` whole."""
         distance = radius / math.sin(math.radians(fov) / 2 * 0.75) * 1.05
-        return cls(torch.as_tensor(center, dtype=torch.float32).clone(), distance, 0.0, 25.0, fov,
+        return cls(torch.as_tensor(centre, dtype=torch.float32).clone(), distance, 0.0, 25.0, fov,
                    torch.as_tensor(up, dtype=torch.float32).clone())
 
     def _direction(self) -> torch.Tensor:

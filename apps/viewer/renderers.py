@@ -14,7 +14,7 @@ import torch
 from scenegen import Camera
 from scenegen.render import render_image
 from scenegen.gaussians import Gaussians
-from scenegen.sh import rgb_to_sh_dc, sh_to_color
+from scenegen.sh import rgb_to_sh_dc, sh_to_colour
 
 RENDERERS = ("auto", "opengl", "cpu")
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")
@@ -57,7 +57,7 @@ class CPURenderer:
             g = self.gaussians
             sh = g.sh.clone()
             mask = self.ids == highlight
-            base = sh_to_color(sh[mask][:, :1])
+            base = sh_to_colour(sh[mask][:, :1])
             sh[mask, 0] = rgb_to_sh_dc(0.55 * base + 0.45 * HIGHLIGHT)
             self._lit = (highlight, Gaussians(g.means, g.scales, g.quats, g.opacities, sh))
         return self._lit[1]

@@ -50,12 +50,12 @@ class ViewerSession:
         """From the first capture camera when the scene has them (what was filmed), else a view
         from above one side that frames the whole scene."""
         gaussians, _ = self.scene.gaussians_at(self.time)
-        center, radius = framing(gaussians)
-        view = OrbitCamera.framing(center, radius, scene_up(self.scene))
+        centre, radius = framing(gaussians)
+        view = OrbitCamera.framing(centre, radius, scene_up(self.scene))
         cams = self.scene.cameras
         if cams is not None and len(cams):
             first = cams[0]
-            view.distance = max(float((center - first.position.float()) @ first.c2w[:3, 2].float()), 0.05 * radius)
+            view.distance = max(float((centre - first.position.float()) @ first.c2w[:3, 2].float()), 0.05 * radius)
             view.look_from(first)
         return view
 

@@ -21,9 +21,9 @@ def framing(gaussians: Gaussians) -> tuple[Tensor, float]:
         means = means[torch.randperm(len(means), generator=torch.Generator().manual_seed(0))[:200_000]]
     lo = torch.quantile(means, 0.02, dim=0)
     hi = torch.quantile(means, 0.98, dim=0)
-    center = 0.5 * (lo + hi)
+    centre = 0.5 * (lo + hi)
     radius = float(0.5 * (hi - lo).norm())
-    return center, max(radius, 1e-3)
+    return centre, max(radius, 1e-3)
 
 
 def scene_up(scene) -> Tensor:
@@ -66,13 +66,13 @@ def up_basis(up) -> tuple[Tensor, Tensor, Tensor]:
     return up_t, e1, torch.linalg.cross(up_t, e1)
 
 
-def orbit_cameras(center, radius: float, *, num: int = 8, elevation_deg: float = 25.0, up=(0.0, 0.0, 1.0),
+def orbit_cameras(centre, radius: float, *, num: int = 8, elevation_deg: float = 25.0, up=(0.0, 0.0, 1.0),
                   width: int = 512, height: int = 512, fov_deg: float = 45.0, start_deg: float = 0.0) -> Cameras:
-    """`num` cameras evenly spaced on a circle around `center`, looking at it, all seeing a
+    """`num` cameras evenly spaced on a circle around `centre`, looking at it, all seeing a
     sphere of `radius` whole."""
     if num < 1:
         raise InvalidArgumentError(f"orbit_cameras: num must be >= 1, got {num}")
-    center = torch.as_tensor(center, dtype=torch.float32)
+    centre = torch.as_tensor(centre, dtype=torch.float32)
     up_t, e1, e2 = up_basis(up)
     half_fov = math.radians(fov_deg) / 2 * min(1.0, height / width)
     distance = radius / math.sin(half_fov) * 1.05
@@ -81,5 +81,5 @@ def orbit_cameras(center, radius: float, *, num: int = 8, elevation_deg: float =
     for i in range(num):
         az = math.radians(start_deg) + 2 * math.pi * i / num
         direction = math.cos(elev) * (math.cos(az) * e1 + math.sin(az) * e2) + math.sin(elev) * up_t
-        cams.append(Camera.look_at(center + distance * direction, center, up_t, fov_deg=fov_deg, width=width, height=height))
+        cams.append(Camera.look_at(centre + distance * direction, centre, up_t, fov_deg=fov_deg, width=width, height=height))
     return Cameras.stack(cams)

@@ -263,5 +263,5 @@ def load_colmap(path: str | os.PathLike, background=None) -> Dataset:
                  root=path, format="colmap")
     if points is not None:
         ds.points = torch.from_numpy(points[0]).float()
-        ds.point_colors = torch.from_numpy(points[1]).float() / 255.0
+        ds.point_colours = torch.from_numpy(points[1]).float() / 255.0
     return ds

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..camera import Cameras
+from ..deprecated import renamed_attribute
 from ..errors import DatasetError, InvalidArgumentError
 
 SPLITS = ("train", "val", "test")
@@ -66,7 +67,7 @@ class Dataset:
 
     cameras: Cameras [C] (None for an image folder that has no poses yet); image_paths: C files;
     times: [C] float or None; mask_paths: C files (None for an image without one) or None; splits: name -> image indices;
-    points / point_colors: SfM points [P, 3] and colours [P, 3] in [0, 1] or None;
+    points / point_colours: SfM points [P, 3] and colours [P, 3] in [0, 1] or None;
     background: RGB [3] that RGBA images are composited on (and that renders should use).
     """
 
@@ -76,12 +77,14 @@ class Dataset:
     mask_paths: list[Path] | None = None
     splits: dict[str, Tensor] = field(default_factory=dict)
     points: Tensor | None = None
-    point_colors: Tensor | None = None
+    point_colours: Tensor | None = None
     background: Tensor = field(default_factory=lambda: torch.ones(3))
     root: Path | None = None
     format: str = "unknown"
     scale: float = 1.0  # image scale relative to the files (0.5: loaded at half resolution)
     metadata: dict = field(default_factory=dict)  # format-specific extras (e.g. instant-ngp's aabb_scale)
+
+    point_colors = renamed_attribute("Dataset.point_colors", "point_colours")
 
     def __post_init__(self):
         self.image_paths = [Path(p) for p in self.image_paths]

@@ -26,16 +26,16 @@ def normalizing_transform(dataset: Dataset) -> Tensor:
         # Keep the points in front of most cameras: that is the subject, not the sky behind it.
         depth = torch.einsum("cd,cpd->cp", c2w[:, :3, 2], points[None] - positions[:, None])
         seen = (depth > 0).double().mean(0) >= 0.5
-        center = (points[seen] if seen.sum() >= 10 else points).median(0).values
+        centre = (points[seen] if seen.sum() >= 10 else points).median(0).values
     else:  # no points: the point nearest to every camera's optical axis
         d = c2w[:, :3, 2]
         A = torch.eye(3, dtype=torch.float64)[None] - d[:, :, None] * d[:, None, :]
-        center = torch.linalg.lstsq(A.sum(0), (A @ positions[:, :, None]).sum(0)).solution[:, 0]
-    distance = (positions - center).norm(dim=1).median()
+        centre = torch.linalg.lstsq(A.sum(0), (A @ positions[:, :, None]).sum(0)).solution[:, 0]
+    distance = (positions - centre).norm(dim=1).median()
     scale = 1.0 / float(distance) if float(distance) > 1e-9 else 1.0
     up = -c2w[:, :3, 1].mean(0)
     R = rotation_between(up, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)) if up.norm() > 1e-6 else torch.eye(3, dtype=torch.float64)
-    return make_transform(scale * R, -scale * (R @ center))
+    return make_transform(scale * R, -scale * (R @ centre))
 
 
 def transform_dataset(dataset: Dataset, T: Tensor) -> Dataset:

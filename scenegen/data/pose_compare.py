@@ -31,8 +31,8 @@ def compare_poses(estimated: Cameras, reference: Cameras) -> dict:
         R, t, s = decompose_similarity(T)
     except ValueError as exc:
         raise InvalidArgumentError(f"compare_poses: cannot align the camera centres ({exc})") from None
-    centers = s * est[:, :3, 3] @ R.T + t
-    center_err = (centers - ref[:, :3, 3]).norm(dim=1)
+    centres = s * est[:, :3, 3] @ R.T + t
+    centre_err = (centres - ref[:, :3, 3]).norm(dim=1)
     rel = ref[:, :3, :3].transpose(1, 2) @ (R @ est[:, :3, :3])
     cos = (rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
     sin = torch.stack([rel[:, 2, 1] - rel[:, 1, 2], rel[:, 0, 2] - rel[:, 2, 0], rel[:, 1, 0] - rel[:, 0, 1]], -1).norm(dim=-1) / 2
@@ -42,9 +42,9 @@ def compare_poses(estimated: Cameras, reference: Cameras) -> dict:
         "cameras": len(estimated),
         "rotation_error_deg_median": float(rot_err.median()),
         "rotation_error_deg_max": float(rot_err.max()),
-        "center_error_median": float(center_err.median()),
-        "center_error_max": float(center_err.max()),
-        "center_error_relative_median": float(center_err.median()) / extent if extent > 0 else math.nan,
-        "center_error_relative_max": float(center_err.max()) / extent if extent > 0 else math.nan,
+        "centre_error_median": float(centre_err.median()),
+        "centre_error_max": float(centre_err.max()),
+        "centre_error_relative_median": float(centre_err.median()) / extent if extent > 0 else math.nan,
+        "centre_error_relative_max": float(centre_err.max()) / extent if extent > 0 else math.nan,
         "alignment_scale": float(s),
     }

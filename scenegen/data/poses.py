@@ -156,20 +156,20 @@ def parallax(model) -> tuple[float, float]:
     angle between the rays that see each 3D point, and the spread of the camera centres over the
     median distance from a camera to the points it sees. The spread is near zero when the camera
     only turned; the angle is then noise, from the few spurious points a pan reconstructs."""
-    centers = {i: np.asarray(img.projection_center()) for i, img in model.images.items() if img.has_pose}
+    centres = {i: np.asarray(img.projection_center()) for i, img in model.images.items() if img.has_pose}
     angles, depths = [], []
     for point in model.points3D.values():
-        ids = [el.image_id for el in point.track.elements if el.image_id in centers]
+        ids = [el.image_id for el in point.track.elements if el.image_id in centres]
         if len(ids) < 2:
             continue
-        rays = point.xyz[None] - np.stack([centers[i] for i in ids])
+        rays = point.xyz[None] - np.stack([centres[i] for i in ids])
         lengths = np.linalg.norm(rays, axis=1)
         unit = rays / np.maximum(lengths, 1e-12)[:, None]
         angles.append(np.degrees(np.arccos(np.clip((unit @ unit.T).min(), -1.0, 1.0))))
         depths.append(np.median(lengths))
-    if not angles or len(centers) < 2:
+    if not angles or len(centres) < 2:
         return 0.0, 0.0
-    c = np.stack(list(centers.values()))
+    c = np.stack(list(centres.values()))
     baseline = float(np.median(np.linalg.norm(c - c.mean(0), axis=1)))
     return float(np.median(angles)), baseline / max(float(np.median(depths)), 1e-12)
 

@@ -169,7 +169,7 @@ def _build(parts: list[dict], splits: dict, root: Path, fmt: str, background, po
     bg = estimate_background(paths[0]) if background is None else background
     ds = Dataset(image_paths=paths, cameras=cams, times=times, mask_paths=masks, splits=splits, background=bg, root=root, format=fmt)
     if points is not None:
-        ds.points, ds.point_colors = points
+        ds.points, ds.point_colours = points
     return ds
 
 

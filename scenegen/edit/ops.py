@@ -169,7 +169,7 @@ def scale(scene: Scene, object: str, factor, pivot=None):
     S = make_transform(torch.eye(3, dtype=torch.float64) * s, p * (1 - s))
     motion = obj.motion
     if motion is not None:
-        motion = GaussianMotion(motion.basis, motion.offsets * s, motion.rotations, motion.time_centers, motion.time_sharpness)
+        motion = GaussianMotion(motion.basis, motion.offsets * s, motion.rotations, motion.time_centres, motion.time_sharpness)
     _replace(scene, obj, gaussians=g.transform(S.to(g.means.dtype)), motion=motion)
 
 

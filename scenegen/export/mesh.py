@@ -22,14 +22,14 @@ from ..scene import BACKGROUND, Scene
 GRAZING_COS = 0.2  # pixels seeing their surface at more than ~78 degrees from its normal are not fused
 TRUNCATION = 2.0  # the signed distance is truncated this many voxels from a surface (more inflates edges)
 
-def sphere_views(center, radius: float, *, num: int = 64, size: int = 256, fov_deg: float = 40.0, up=(0.0, 0.0, 1.0)) -> Cameras:
-    """`num` cameras spread evenly over a sphere (a Fibonacci lattice) around `center`, each looking
+def sphere_views(centre, radius: float, *, num: int = 64, size: int = 256, fov_deg: float = 40.0, up=(0.0, 0.0, 1.0)) -> Cameras:
+    """`num` cameras spread evenly over a sphere (a Fibonacci lattice) around `centre`, each looking
     at it and seeing a ball of `radius` whole."""
     if num < 1:
         raise InvalidArgumentError(f"sphere_views: num must be >= 1, got {num}")
     from ..common.views import up_basis
 
-    center = torch.as_tensor(center, dtype=torch.float32)
+    centre = torch.as_tensor(centre, dtype=torch.float32)
     up_t, e1, e2 = up_basis(up)
     distance = radius / math.sin(math.radians(fov_deg) / 2) * 1.05
     golden = math.pi * (3.0 - math.sqrt(5.0))
@@ -40,7 +40,7 @@ def sphere_views(center, radius: float, *, num: int = 64, size: int = 256, fov_d
         direction = r * math.cos(golden * i) * e1 + r * math.sin(golden * i) * e2 + z * up_t
         # Views near the poles look along `up`; give them a sideways up vector instead.
         cam_up = up_t if abs(z) < 0.95 else e1
-        cams.append(Camera.look_at(center + distance * direction, center, cam_up, fov_deg=fov_deg, width=size, height=size))
+        cams.append(Camera.look_at(centre + distance * direction, centre, cam_up, fov_deg=fov_deg, width=size, height=size))
     return Cameras.stack(cams)
 
 
@@ -64,11 +64,11 @@ def mesh_views(scene: Scene, gaussians, names: list[str], *, views="auto", num_v
         if scene.cameras is None or len(scene.cameras) == 0:
             raise InvalidArgumentError("views='capture': this scene has no capture cameras; use views='sphere'")
         return _capture_views(scene.cameras, size)
-    center, radius = framing(gaussians)
+    centre, radius = framing(gaussians)
     # framing() trims the outer 2%: widen the ball so thin edges stay in view.
     lo, hi = gaussians.means.detach().float().amin(0), gaussians.means.detach().float().amax(0)
     radius = max(radius, 0.5 * float((hi - lo).norm())) * 1.1
-    return sphere_views(center, radius, num=num_views, size=size, up=scene_up(scene))
+    return sphere_views(centre, radius, num=num_views, size=size, up=scene_up(scene))
 
 
 def extract_mesh(scene: Scene, objects=None, t: float | None = None, *, views="auto", num_views: int = 64,

@@ -77,7 +77,7 @@ def point_cloud(scene: Scene, objects=None, t: float | None = None, *, min_opaci
     if not keep.any():
         raise InvalidArgumentError(f"objects {names}: no Gaussian is at least {min_opacity} opaque; lower min_opacity")
     points = gaussians.means.detach()[keep].double().numpy()
-    colours = (gaussians.colors.detach()[keep].clamp(0, 1) * 255).round().byte().numpy()
+    colours = (gaussians.colours.detach()[keep].clamp(0, 1) * 255).round().byte().numpy()
     alpha = np.full((len(points), 1), 255, dtype=np.uint8)
     return trimesh.PointCloud(points, colors=np.concatenate([colours, alpha], 1))
 

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import FormatError, InvalidArgumentError
 from ..gaussians import Gaussians
-from ..sh import rgb_to_sh_dc, sh_to_color
+from ..sh import rgb_to_sh_dc, sh_to_colour
 from ..common.atomic import atomic_write_bytes
 from .ply import ON_INVALID, apply_invalid_policy
 from ..common.source import read_source
@@ -81,7 +81,7 @@ def splat_bytes(gaussians: Gaussians) -> bytes:
     rec = np.zeros(len(g), dtype=SPLAT_DTYPE)
     rec["position"] = g.means[order].numpy()
     rec["scale"] = scales[order].numpy()
-    rgb = sh_to_color(g.sh[order]).clamp(0, 1)
+    rgb = sh_to_colour(g.sh[order]).clamp(0, 1)
     rec["rgba"] = (torch.cat([rgb, alpha[order, None]], 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     q = g.quats[order]
     q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-12)

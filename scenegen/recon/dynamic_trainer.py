@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .densify import ParamSet
 from .trainer import Trainer, _gaussians
 
-MOTION_PARAMS = ("offsets", "rotations", "time_centers", "time_sharpness")
+MOTION_PARAMS = ("offsets", "rotations", "time_centres", "time_sharpness")
 MIN_WINDOW_VIEWS = 4
 COHERENCE_K = 8  # neighbours each Gaussian's motion is compared with
 COHERENCE_SAMPLE = 8192  # Gaussians compared per step
@@ -66,7 +66,7 @@ class DynamicTrainer(Trainer):
     def _learning_rates(self) -> dict:
         lrs = super()._learning_rates()
         c = self.cfg
-        lrs.update(offsets=self.motion_rate * self.extent, rotations=c.lr_motion_rotation, time_centers=c.lr_time, time_sharpness=c.lr_time)
+        lrs.update(offsets=self.motion_rate * self.extent, rotations=c.lr_motion_rotation, time_centres=c.lr_time, time_sharpness=c.lr_time)
         return lrs
 
     def _schedule(self, step: int):
@@ -75,7 +75,7 @@ class DynamicTrainer(Trainer):
         # the scene is fitted as if static.
         free = step > min(self.cfg.motion_warmup, self.cfg.steps // 3)
         self.params.group("offsets")["lr"] = free * self._means_lr(step) / self.cfg.lr_means * self.motion_rate
-        for name in ("rotations", "time_centers", "time_sharpness"):
+        for name in ("rotations", "time_centres", "time_sharpness"):
             self.params.group(name)["lr"] = free * self.base_lrs[name]
 
     def _next_view(self) -> int:

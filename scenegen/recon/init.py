@@ -58,7 +58,7 @@ def knn_scales(points: Tensor, k: int = 3) -> Tensor:
     return torch.log(mean).float()[:, None].expand(-1, 3).clone()
 
 
-def initial_gaussians(points: Tensor | None, colors: Tensor | None, cameras: Cameras, *, num_random: int,
+def initial_gaussians(points: Tensor | None, colours: Tensor | None, cameras: Cameras, *, num_random: int,
                       opacity: float, sh_degree: int, generator: torch.Generator, max_count: int | None = None) -> Gaussians:
     """Gaussians at the SfM points with their colours, or `num_random` random ones in the view
     volume; a random subset when there are more than `max_count`."""
@@ -66,16 +66,16 @@ def initial_gaussians(points: Tensor | None, colors: Tensor | None, cameras: Cam
         num_random = min(num_random, max_count)
         if points is not None and len(points) > max_count:
             keep = torch.randperm(len(points), generator=generator)[:max_count]
-            points, colors = points[keep], None if colors is None else colors[keep]
+            points, colours = points[keep], None if colours is None else colours[keep]
     if points is None or len(points) == 0:
         centre, half = view_volume(cameras)
         points = centre + (torch.rand(num_random, 3, generator=generator) * 2 - 1) * half
-        colors = torch.rand(num_random, 3, generator=generator)
+        colours = torch.rand(num_random, 3, generator=generator)
     points = points.float()
-    colors = torch.full_like(points, 0.5) if colors is None else colors.float()
+    colours = torch.full_like(points, 0.5) if colours is None else colours.float()
     n = len(points)
     sh = torch.zeros(n, num_sh_bases(sh_degree), 3)
-    sh[:, 0] = rgb_to_sh_dc(colors)
+    sh[:, 0] = rgb_to_sh_dc(colours)
     quats = torch.zeros(n, 4)
     quats[:, 0] = 1
     return Gaussians(means=points.clone(), scales=knn_scales(points), quats=quats,

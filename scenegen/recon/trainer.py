@@ -92,7 +92,7 @@ class Trainer:
         # RANDOM_INIT_PIXELS observed pixels (D-NeRF's 50 views of 100x100 start from 10k, not 50k).
         pixels = sum(img.shape[0] * img.shape[1] for img in self.images)
         num_random = max(1, min(self.cfg.init_random_points, pixels // RANDOM_INIT_PIXELS))
-        init = initial_gaussians(dataset.points, dataset.point_colors, self.cameras, num_random=num_random,
+        init = initial_gaussians(dataset.points, dataset.point_colours, self.cameras, num_random=num_random,
                                  opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator,
                                  max_count=self.cfg.max_gaussians)
         self.params = ParamSet(_split_sh(init), self._learning_rates())

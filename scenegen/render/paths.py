@@ -36,10 +36,10 @@ def orbit_path(scene, *, frames: int = 96, width: int = 640, height: int = 480, 
     """A full circle (or `turns` of one) around the scene's Gaussians at time t."""
     if frames < 1:
         raise InvalidArgumentError(f"frames must be >= 1, got {frames}")
-    center, radius = framing(scene.gaussians_at(t)[0])
+    centre, radius = framing(scene.gaussians_at(t)[0])
     if frames == 1:
-        return orbit_cameras(center, radius, num=1, elevation_deg=elevation, up=scene_up(scene), width=width, height=height, fov_deg=fov)
-    ring = orbit_cameras(center, radius, num=max(8, frames), elevation_deg=elevation, up=scene_up(scene),
+        return orbit_cameras(centre, radius, num=1, elevation_deg=elevation, up=scene_up(scene), width=width, height=height, fov_deg=fov)
+    ring = orbit_cameras(centre, radius, num=max(8, frames), elevation_deg=elevation, up=scene_up(scene),
                          width=width, height=height, fov_deg=fov)
     # Sample the closed ring at `turns` turns; the last camera of a full turn is the first again.
     step = len(ring) * turns / frames

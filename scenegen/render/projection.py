@@ -66,7 +66,7 @@ def project_gaussians(g: Gaussians, cams: Cameras, cfg: RenderConfig):
     return means2d, conics, z, radii, opacity
 
 
-def view_colors(g: Gaussians, cams: Cameras, degree: int) -> Tensor:
+def view_colours(g: Gaussians, cams: Cameras, degree: int) -> Tensor:
     """Per-camera colours [C, N, 3] from SH evaluated along each camera-to-Gaussian direction."""
     k = (degree + 1) ** 2
     dirs = g.means[None] - cams.positions[:, None].to(g.means.dtype)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..camera import Camera, Cameras
+from ..deprecated import renamed_keys
 from ..errors import InvalidArgumentError
 
 PATHS = ("orbit", "walk")
@@ -30,9 +31,10 @@ def _wobble(frames: int, amplitude: float, seed: int) -> np.ndarray:
 
 def camera_path(spec: dict, seed: int = 0) -> Cameras:
     """Cameras for a path spec. Common keys: frames, width, height, fov_deg (horizontal), wobble
-    (metres of hand-held shake, 0 for a rig). orbit: center, radius, eye_height (above the center),
+    (metres of hand-held shake, 0 for a rig). orbit: centre, radius, eye_height (above the centre),
     start_deg, arc_deg. walk: start, end (eye positions), look_at (a point, default straight
     ahead), bob (metres of vertical step motion)."""
+    spec = renamed_keys(spec, "the camera path", center="centre")
     kind = spec.get("path", "orbit")
     if kind not in PATHS:
         raise InvalidArgumentError(f"camera 'path' must be one of {', '.join(PATHS)}; got {kind!r}")
@@ -45,11 +47,11 @@ def camera_path(spec: dict, seed: int = 0) -> Cameras:
             raise ValueError("need frames >= 2, width and height >= 8 and 10 <= fov_deg <= 150")
         s = np.linspace(0.0, 1.0, frames)
         if kind == "orbit":
-            center = np.asarray(spec.get("center", (0, 0, 0)), dtype=np.float64).reshape(3)
+            centre = np.asarray(spec.get("centre", (0, 0, 0)), dtype=np.float64).reshape(3)
             radius, up = float(spec.get("radius", 2.0)), float(spec.get("eye_height", 1.0))
             angles = np.radians(float(spec.get("start_deg", 0.0)) + float(spec.get("arc_deg", 360.0)) * s)
-            eyes = center + np.stack([radius * np.cos(angles), radius * np.sin(angles), np.full(frames, up)], 1)
-            targets = np.repeat(center[None], frames, 0)
+            eyes = centre + np.stack([radius * np.cos(angles), radius * np.sin(angles), np.full(frames, up)], 1)
+            targets = np.repeat(centre[None], frames, 0)
         else:
             start = np.asarray(spec["start"], dtype=np.float64).reshape(3)
             end = np.asarray(spec["end"], dtype=np.float64).reshape(3)

@@ -15,7 +15,7 @@ import numpy as np
 from ..camera import Camera
 from .meshes import object_mesh, room_meshes
 from .spec import SceneSpec, Surface
-from .textures import texture_colors
+from .textures import texture_colours
 
 MISS = np.uint32(0xFFFFFFFF)
 
@@ -89,7 +89,7 @@ class SyntheticRenderer:
                 uv = hit["primitive_uvs"].numpy()[sel].astype(np.float64)
                 n = (1 - uv.sum(1, keepdims=True)) * vn[tri[:, 0]] + uv[:, :1] * vn[tri[:, 1]] + uv[:, 1:] * vn[tri[:, 2]]
                 normals[sel] = n @ R.T
-            rgb[sel] = texture_colors(surface.texture, local, surface.color, surface.color2, surface.scale, self.spec.seed + gid)
+            rgb[sel] = texture_colours(surface.texture, local, surface.colour, surface.colour2, surface.scale, self.spec.seed + gid)
         normals[found] /= np.linalg.norm(normals[found], axis=1, keepdims=True) + 1e-12
         facing = (normals * dirs).sum(1) > 0
         normals[facing] *= -1

@@ -2,11 +2,11 @@
 camera path and a light, as Python objects read from and written to JSON.
 
     {"name": "...", "seed": 0, "duration": null,
-     "room": {"floor": {"size": [4, 4], "texture": "wood", "color": [..], "scale": 0.2},
+     "room": {"floor": {"size": [4, 4], "texture": "wood", "colour": [..], "scale": 0.2},
               "walls": {"height": 2, "sides": ["back", "left"], "texture": "noise", ...},
               "background": [r, g, b]},
      "objects": [{"name": "box", "shape": "box", "size": [x, y, z], "position": [x, y, z],
-                  "rotation": [rx, ry, rz], "texture": "speckle", "color": [..], "motion": {...}}],
+                  "rotation": [rx, ry, rz], "texture": "speckle", "colour": [..], "motion": {...}}],
      "camera": {"path": "orbit", "frames": 60, "fps": 15, ...},
      "light": {"direction": [x, y, z], "ambient": 0.35, "shadows": true}}
 
@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FormatError, InvalidArgumentError
-from .motion import Motion, euler_matrix
+from ..deprecated import renamed_keys
+from .object_motion import Motion, euler_matrix
 from .textures import KINDS
 
 SHAPES = ("box", "sphere", "cylinder", "cone", "capsule", "torus", "mesh")
@@ -46,22 +47,22 @@ def _vec(value, n: int, where: str) -> np.ndarray:
 @dataclass
 class Surface:
     texture: str = "noise"
-    color: tuple = (0.7, 0.7, 0.7)
-    color2: tuple | None = None
+    colour: tuple = (0.7, 0.7, 0.7)
+    colour2: tuple | None = None
     scale: float = 0.1
 
     @classmethod
     def from_dict(cls, d: dict, where: str, **defaults) -> "Surface":
-        d = {**defaults, **d}
+        d = renamed_keys({**defaults, **d}, where, color="colour", color2="colour2")
         texture = d.get("texture", "noise")
         if texture not in KINDS:
             raise InvalidArgumentError(f"{where}: texture must be one of {', '.join(KINDS)}; got {texture!r}")
-        color = tuple(_vec(d.get("color", (0.7, 0.7, 0.7)), 3, f"{where}.color").tolist())
-        color2 = None if d.get("color2") is None else tuple(_vec(d["color2"], 3, f"{where}.color2").tolist())
+        colour = tuple(_vec(d.get("colour", (0.7, 0.7, 0.7)), 3, f"{where}.colour").tolist())
+        colour2 = None if d.get("colour2") is None else tuple(_vec(d["colour2"], 3, f"{where}.colour2").tolist())
         scale = float(d.get("scale", 0.1))
         if not scale > 0:
             raise InvalidArgumentError(f"{where}.scale must be positive, got {scale}")
-        return cls(texture, color, color2, scale)
+        return cls(texture, colour, colour2, scale)
 
 
 @dataclass

@@ -71,15 +71,15 @@ def fbm(points, frequency, octaves, seed):
     return out
 
 
-def texture_colors(kind: str, points: np.ndarray, color, color2=None, scale: float = 0.1, seed: int = 0) -> np.ndarray:
+def texture_colours(kind: str, points: np.ndarray, colour, colour2=None, scale: float = 0.1, seed: int = 0) -> np.ndarray:
     """RGB [N, 3] in [0, 1] of texture `kind` at object-frame points [N, 3]. `scale` is the size of
-    the pattern's features in scene units; `color2` defaults to a darker `color`."""
+    the pattern's features in scene units; `colour2` defaults to a darker `colour`."""
     if kind not in KINDS:
         raise InvalidArgumentError(f"texture must be one of {', '.join(KINDS)}; got {kind!r}")
     if not scale > 0:
         raise InvalidArgumentError(f"texture scale must be positive, got {scale}")
-    c1 = np.asarray(color, dtype=np.float64).reshape(1, 3)
-    c2 = c1 * 0.45 if color2 is None else np.asarray(color2, dtype=np.float64).reshape(1, 3)
+    c1 = np.asarray(colour, dtype=np.float64).reshape(1, 3)
+    c2 = c1 * 0.45 if colour2 is None else np.asarray(colour2, dtype=np.float64).reshape(1, 3)
     pts = np.ascontiguousarray(points, dtype=np.float64)
     if kind == "solid" or len(pts) == 0:
         return np.repeat(c1, len(pts), 0)

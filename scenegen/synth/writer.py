@@ -94,7 +94,7 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
             mesh.export(tmp / "meshes" / f"{obj.name}.ply")
             objects.append({"index": index, "name": obj.name, "shape": obj.shape, "mesh": f"meshes/{obj.name}.ply",
                             "bounds_local": mesh.bounds.tolist(), "moving": obj.motion is not None,
-                            "color": list(obj.surface.color), "track": _track(obj, times)})
+                            "colour": list(obj.surface.colour), "track": _track(obj, times)})
         import trimesh
 
         room = [m for _, m, _ in renderer.room]

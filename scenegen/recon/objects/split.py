@@ -17,13 +17,13 @@ def _rigid_object(name: str, g, motion: GaussianMotion | None, times: Tensor, me
     """An object holding Gaussians `g` (world frame at the middle of the time range, where their
     motion is zero) with per-Gaussian `motion`: centred frame, rigid Track, residual motion."""
     weights = torch.sigmoid(g.opacities.detach()).double()
-    center = (weights @ g.means.detach().double()) / weights.sum().clamp_min(1e-12)
-    local = g.transform(make_transform(torch.eye(3), -center.float()))
+    centre = (weights @ g.means.detach().double()) / weights.sum().clamp_min(1e-12)
+    local = g.transform(make_transform(torch.eye(3), -centre.float()))
     bounds = torch.stack([local.means.detach().amin(0), local.means.detach().amax(0)]) if len(g) else torch.zeros(2, 3)
     metadata = {**metadata, "bounds": bounds.tolist(), "gaussians": len(g)}
     moving = motion is not None and len(g) >= 3 and bool((motion.path_length(times) > 0).any())
     if not moving:
-        track = Track.from_matrices([float(times[len(times) // 2])], make_transform(torch.eye(3), center)[None].double())
+        track = Track.from_matrices([float(times[len(times) // 2])], make_transform(torch.eye(3), centre)[None].double())
         return SceneObject(name, local, track, metadata=metadata, motion=motion)
     rest = local.means.detach().double()
     world = motion.trajectories(g.means, times).detach().double()
@@ -34,7 +34,7 @@ def _rigid_object(name: str, g, motion: GaussianMotion | None, times: Tensor, me
         offsets.append((world[k] - c) @ R - rest)  # what the rigid motion leaves, in the object's frame
         q_rigid = rotmat_to_quat(R).float().expand(len(g), 4)
         turns.append(quat_to_axis_angle(quat_multiply(quat_conjugate(q_rigid), motion.turn(t).detach())))
-    residual = GaussianMotion.fit(motion.basis, times, torch.stack(offsets), torch.stack(turns), motion.time_centers.detach(),
+    residual = GaussianMotion.fit(motion.basis, times, torch.stack(offsets), torch.stack(turns), motion.time_centres.detach(),
                                   motion.time_sharpness.detach())
     rms = float(torch.stack(offsets).norm(dim=-1).pow(2).mean().sqrt())
     metadata["rigid_residual"] = rms

@@ -54,7 +54,7 @@ class _Rasterize(torch.autograd.Function):
     """Screen-space Gaussians of one camera -> rgb [H, W, 3], alpha [H, W], depth [H, W]."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, colors, opacities, depths, radii, background, width, height, cfg, tile):
+    def forward(ctx, means2d, conics, colours, opacities, depths, radii, background, width, height, cfg, tile):
         from . import cpu_kernels as K
 
         n = means2d.shape[0]
@@ -65,7 +65,7 @@ class _Rasterize(torch.autograd.Function):
         tiles_x, tiles_y = (width + tile - 1) // tile, (height + tile - 1) // tile
         n_chunks = max(1, min(K.threads(), len(order)))
         offsets, ids = K.bin_gaussians(order.to(torch.int32).numpy(), rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
-        arrays = (_f32(means2d), _f32(conics), _f32(colors), _f32(opacities), _f32(depths), _f32(radii))
+        arrays = (_f32(means2d), _f32(conics), _f32(colours), _f32(opacities), _f32(depths), _f32(radii))
         bg = _f32(background)
         rgb = np.empty((height, width, 3), np.float32)
         alpha, depth, final_t = (np.empty((height, width), np.float32) for _ in range(3))
@@ -76,13 +76,13 @@ class _Rasterize(torch.autograd.Function):
         ctx.kernel_inputs = (offsets, ids, width, height, tile, bg, cfg)
         ctx.final = (final_t, last)
         ctx.n = n
-        ctx.dtypes = [t.dtype for t in (means2d, conics, colors, opacities, depths)]
+        ctx.dtypes = [t.dtype for t in (means2d, conics, colours, opacities, depths)]
         out_dtype = means2d.dtype
         best_t = torch.from_numpy(best).long()
         ctx.mark_non_differentiable(best_t)
         alpha_t, depth_t = torch.from_numpy(alpha), torch.from_numpy(depth)
         # Saved through autograd, so an in-place change before backward is caught, not silently used.
-        ctx.save_for_backward(means2d, conics, colors, opacities, depths, radii, alpha_t, depth_t)
+        ctx.save_for_backward(means2d, conics, colours, opacities, depths, radii, alpha_t, depth_t)
         return torch.from_numpy(rgb).to(out_dtype), alpha_t.to(out_dtype), depth_t.to(out_dtype), best_t
 
     @staticmethod
@@ -103,10 +103,10 @@ class _Rasterize(torch.autograd.Function):
                    _f32(g_depth) if g_depth is not None else zeros, grads, K.threads())
         per_gaussian = torch.zeros(ctx.n, 10, dtype=torch.float32)
         per_gaussian.index_add_(0, torch.from_numpy(ids).long(), torch.from_numpy(grads))
-        d_mean, d_conic, d_opac, d_color, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
+        d_mean, d_conic, d_opac, d_colour, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
                                                      per_gaussian[:, 6:9], per_gaussian[:, 9])
         dt = ctx.dtypes
-        return (d_mean.to(dt[0]), d_conic.to(dt[1]), d_color.to(dt[2]), d_opac.to(dt[3]), d_depth.to(dt[4]),
+        return (d_mean.to(dt[0]), d_conic.to(dt[1]), d_colour.to(dt[2]), d_opac.to(dt[3]), d_depth.to(dt[4]),
                 None, None, None, None, None, None)
 
 
@@ -120,11 +120,11 @@ def _project(means, scales, quats, opacities, sh, cam, degree: int, cfg: RenderC
     view = np.ascontiguousarray(cam.w2c.detach().double().cpu().numpy()[:3])
     campos = np.ascontiguousarray(cam.position.detach().double().cpu().numpy())
     intr = (float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height))
-    means2d, conics, colors = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
+    means2d, conics, colours = np.empty((n, 2), np.float32), np.empty((n, 3), np.float32), np.empty((n, 3), np.float32)
     depths, opac, radii = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64)
     P.project_forward(_f32(means), _f32(scales), _f32(quats), _f32(opacities), _f32(sh), degree, view, campos, *intr,
-                      cfg.near, cfg.far, cfg.eps2d, cfg.antialiased, colour_culled, means2d, conics, depths, radii, opac, colors)
-    return (means2d, conics, depths, radii, opac, colors), (view, campos, intr)
+                      cfg.near, cfg.far, cfg.eps2d, cfg.antialiased, colour_culled, means2d, conics, depths, radii, opac, colours)
+    return (means2d, conics, depths, radii, opac, colours), (view, campos, intr)
 
 
 class _Project(torch.autograd.Function):
@@ -133,22 +133,22 @@ class _Project(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means, scales, quats, opacities, sh, cam, degree, cfg):
-        (means2d, conics, depths, radii, opac, colors), (view, campos, intr) = _project(means, scales, quats, opacities, sh, cam,
+        (means2d, conics, depths, radii, opac, colours), (view, campos, intr) = _project(means, scales, quats, opacities, sh, cam,
                                                                                        degree, cfg)
-        ctx.saved = (degree, view, campos, intr, cfg, radii, colors)
+        ctx.saved = (degree, view, campos, intr, cfg, radii, colours)
         ctx.save_for_backward(means, scales, quats, opacities, sh)
         ctx.dtype = means.dtype
         radii_t = torch.from_numpy(radii)
         ctx.mark_non_differentiable(radii_t)
         dt = means.dtype
         return (torch.from_numpy(means2d).to(dt), torch.from_numpy(conics).to(dt), torch.from_numpy(depths).to(dt),
-                radii_t, torch.from_numpy(opac).to(dt), torch.from_numpy(colors).to(dt))
+                radii_t, torch.from_numpy(opac).to(dt), torch.from_numpy(colours).to(dt))
 
     @staticmethod
-    def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_opac, g_colors):
+    def backward(ctx, g_means2d, g_conics, g_depths, _g_radii, g_opac, g_colours):
         from . import cpu_projection as P
 
-        degree, view, campos, intr, cfg, radii, colors = ctx.saved
+        degree, view, campos, intr, cfg, radii, colours = ctx.saved
         inputs = tuple(_f32(t) for t in ctx.saved_tensors)
         n = inputs[0].shape[0]
 
@@ -156,9 +156,9 @@ class _Project(torch.autograd.Function):
             return _f32(g) if g is not None else np.zeros(shape, np.float32)
 
         d = [np.zeros_like(a) for a in inputs]
-        P.project_backward(*inputs, degree, view, campos, *intr, cfg.eps2d, cfg.antialiased, radii, colors,
+        P.project_backward(*inputs, degree, view, campos, *intr, cfg.eps2d, cfg.antialiased, radii, colours,
                            grad(g_means2d, (n, 2)), grad(g_conics, (n, 3)), grad(g_depths, n), grad(g_opac, n),
-                           grad(g_colors, (n, 3)), *d)
+                           grad(g_colours, (n, 3)), *d)
         return (*(torch.from_numpy(a).to(ctx.dtype) for a in d), None, None, None)
 
 
@@ -172,8 +172,8 @@ def rasterize_cpu(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Te
     means2d_all = torch.stack([p[0] for p in projected])
     radii_all = torch.stack([p[3] for p in projected])
     rgbs, alphas, dep, id_maps = [], [], [], []
-    for ci, (_, conics, depths, radii, opacity, colors) in enumerate(projected):
-        rgb, alpha, depth, best = _Rasterize.apply(means2d_all[ci], conics, colors, opacity, depths, radii,
+    for ci, (_, conics, depths, radii, opacity, colours) in enumerate(projected):
+        rgb, alpha, depth, best = _Rasterize.apply(means2d_all[ci], conics, colours, opacity, depths, radii,
                                                   background, W, H, cfg, tile)
         rgbs.append(rgb)
         alphas.append(alpha[..., None])
@@ -193,7 +193,7 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
 
     width, height = int(cam.width), int(cam.height)
     sh = g.sh[:, : (sh_degree + 1) ** 2]
-    (means2d, conics, depths, radii, opac, colors), _ = _project(g.means, g.scales, g.quats, g.opacities, sh, cam, sh_degree, cfg,
+    (means2d, conics, depths, radii, opac, colours), _ = _project(g.means, g.scales, g.quats, g.opacities, sh, cam, sh_degree, cfg,
                                                                  colour_culled=False)
     visible = np.flatnonzero(radii > 0)
     order = visible[K.argsort_positive(np.ascontiguousarray(depths[visible]))].astype(np.int32)
@@ -203,7 +203,7 @@ def render_image_cpu(g: Gaussians, cam, *, sh_degree: int, background: Tensor, c
     n_chunks = max(1, min(K.threads(), len(order)))
     offsets, ids = K.bin_gaussians(order, rects.numpy(), tiles_x * tiles_y, tiles_x, n_chunks)
     image = np.empty((height, width, 3), np.uint8)
-    K.forward_image(means2d, conics, colors, opac, radii.astype(np.float32), offsets, ids, width, height, _f32(background),
+    K.forward_image(means2d, conics, colours, opac, radii.astype(np.float32), offsets, ids, width, height, _f32(background),
                     np.float32(cfg.min_alpha), np.float32(cfg.max_alpha), np.float32(cfg.transmittance_threshold), image,
                     K.threads())
     return image

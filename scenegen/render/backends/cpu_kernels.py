@@ -113,7 +113,7 @@ def bin_gaussians(order, rects, n_tiles, tiles_x, n_chunks):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, width, height, tile, bg,
+def forward(means2d, conics, colours, opacities, depths, radii, offsets, ids, width, height, tile, bg,
             min_alpha, max_alpha, t_min, rgb, alpha, depth, final_t, last, best_id, stripes):
     """Blend front to back. Writes rgb [H, W, 3], alpha and depth [H, W], final transmittance
     [H, W], the list index of each pixel's last contributing Gaussian (-1: none) and the id of the
@@ -146,7 +146,7 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
             mx, my = means2d[g, 0], means2d[g, 1]
             a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
             o, z, r = opacities[g], depths[g], radii[g]
-            r0, r1, r2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            r0, r1, r2 = colours[g, 0], colours[g, 1], colours[g, 2]
             for k in range(npix):
                 w, T[k], live[k] = blend_weight(px[k] - mx, py[k] - my, a, b, c, o, r, min_alpha, max_alpha, t_min, T[k], live[k])
                 cr[k] += w * r0
@@ -177,7 +177,7 @@ def forward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wid
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width, height, bg,
+def forward_image(means2d, conics, colours, opacities, radii, offsets, ids, width, height, bg,
                   min_alpha, max_alpha, t_min, image, stripes):
     """The colour image alone, for display: image [H, W, 3] uint8, blended as `forward` blends
     (8x8 tiles) with none of the outputs the backward pass needs (alpha, depth, transmittance,
@@ -207,7 +207,7 @@ def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width
             mx, my = means2d[g, 0], means2d[g, 1]
             a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
             o, r = opacities[g], radii[g]
-            r0, r1, r2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            r0, r1, r2 = colours[g, 0], colours[g, 1], colours[g, 2]
             for k in range(npix):
                 w, T[k], live[k] = blend_weight(px[k] - mx, py[k] - my, a, b, c, o, r, min_alpha, max_alpha, t_min, T[k], live[k])
                 cr[k] += w * r0
@@ -226,7 +226,7 @@ def forward_image(means2d, conics, colors, opacities, radii, offsets, ids, width
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, width, height, tile, bg,
+def backward(means2d, conics, colours, opacities, depths, radii, offsets, ids, width, height, tile, bg,
              min_alpha, max_alpha, alpha, depth, final_t, last, g_rgb, g_alpha, g_depth, grads, stripes):
     """Gradients per (tile, Gaussian) pair, walking each tile's list back to front.
 
@@ -278,7 +278,7 @@ def backward(means2d, conics, colors, opacities, depths, radii, offsets, ids, wi
             mx, my = means2d[g, 0], means2d[g, 1]
             a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
             o, z, r = opacities[g], depths[g], radii[g]
-            r0, r1, r2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            r0, r1, r2 = colours[g, 0], colours[g, 1], colours[g, 2]
             d_mx = d_my = d_a = d_b = d_c = d_o = d_r = d_g = d_bl = d_z = ZERO
             for k in range(npix):
                 dx = px[k] - mx

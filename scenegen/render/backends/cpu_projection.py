@@ -126,7 +126,7 @@ def covariance_2d(view, fx, fy, z, tx, ty, S, t0, t1):
 
 @njit(parallel=True, fastmath=False, cache=True)
 def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, campos, fx, fy, cx, cy, width, height,
-                    near, far, eps2d, antialiased, colour_culled, means2d, conics, depths, radii, opacities, colors):
+                    near, far, eps2d, antialiased, colour_culled, means2d, conics, depths, radii, opacities, colours):
     n = means.shape[0]
     k = (degree + 1) * (degree + 1)
     lx0, lx1, ly0, ly1 = frustum_limits(fx, fy, cx, cy, width, height)
@@ -171,7 +171,7 @@ def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, 
             if valid and u + rad > 0 and u - rad < width and v + rad > 0 and v - rad < height:
                 radii[i] = rad
             elif not colour_culled:  # for display: nothing reads a culled Gaussian's colour
-                colors[i, 0] = colors[i, 1] = colors[i, 2] = 0.0
+                colours[i, 0] = colours[i, 1] = colours[i, 2] = 0.0
                 continue
             # colour along the camera-to-Gaussian direction
             dx, dy, dz = mx_ - campos[0], my_ - campos[1], mz_ - campos[2]
@@ -181,12 +181,12 @@ def project_forward(means, log_scales, quats, opacity_logits, sh, degree, view, 
                 acc = 0.5
                 for kk in range(k):
                     acc += basis[kk] * sh[i, kk, ch]
-                colors[i, ch] = max(acc, 0.0)
+                colours[i, ch] = max(acc, 0.0)
 
 
 @njit(parallel=True, fastmath=False, cache=True)
 def project_backward(means, log_scales, quats, opacity_logits, sh, degree, view, campos, fx, fy, cx, cy, width, height,
-                     eps2d, antialiased, radii, colors, g_means2d, g_conics, g_depths, g_opacities, g_colors,
+                     eps2d, antialiased, radii, colours, g_means2d, g_conics, g_depths, g_opacities, g_colours,
                      d_means, d_log_scales, d_quats, d_logits, d_sh):
     n = means.shape[0]
     k = (degree + 1) * (degree + 1)
@@ -316,7 +316,7 @@ def project_backward(means, log_scales, quats, opacity_logits, sh, degree, view,
             for kk in range(k):
                 w[kk] = 0.0
             for ch in range(3):
-                gcol = g_colors[i, ch] if colors[i, ch] > 0 else 0.0
+                gcol = g_colours[i, ch] if colours[i, ch] > 0 else 0.0
                 for kk in range(k):
                     d_sh[i, kk, ch] = basis[kk] * gcol
                     w[kk] += sh[i, kk, ch] * gcol

@@ -26,15 +26,15 @@ def rasterize_gsplat(g: Gaussians, cams: Cameras, *, sh_degree: int, background:
 
     H, W = int(cams.height[0]), int(cams.width[0])
     C = len(cams)
-    render_colors, render_alphas, meta = rasterization(
+    render_colours, render_alphas, meta = rasterization(
         means=g.means, quats=g.quats, scales=torch.exp(g.scales), opacities=torch.sigmoid(g.opacities),
         colors=g.sh, sh_degree=sh_degree, viewmats=cams.w2c.to(g.means), Ks=cams.K.to(g.means), width=W, height=H,
         near_plane=cfg.near, far_plane=cfg.far, eps2d=cfg.eps2d, tile_size=16, render_mode="RGB+ED",
         rasterize_mode="antialiased" if cfg.antialiased else "classic", backgrounds=None, packed=False,
     )
-    rgb = render_colors[..., :3]
+    rgb = render_colours[..., :3]
     alpha = render_alphas
-    depth = render_colors[..., 3:4]
+    depth = render_colours[..., 3:4]
     rgb = rgb + (1 - alpha) * background.to(rgb).view(1, 1, 1, 3)
     object_id = None
     if object_ids is not None:

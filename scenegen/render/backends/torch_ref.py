@@ -15,14 +15,14 @@ from torch import Tensor
 
 from ...camera import Cameras
 from ...gaussians import Gaussians
-from ..projection import project_gaussians, view_colors
+from ..projection import project_gaussians, view_colours
 from ..types import RenderConfig, RenderOutput
 
 
 def rasterize_torch(g: Gaussians, cams: Cameras, *, sh_degree: int, background: Tensor,
                     object_ids: Tensor | None, cfg: RenderConfig) -> RenderOutput:
     means2d, conics, depths, radii, opacity = project_gaussians(g, cams, cfg)
-    colors = view_colors(g, cams, sh_degree)
+    colours = view_colours(g, cams, sh_degree)
     H, W = int(cams.height[0]), int(cams.width[0])
     ts = cfg.tile_size
     dtype = g.means.dtype
@@ -31,7 +31,7 @@ def rasterize_torch(g: Gaussians, cams: Cameras, *, sh_degree: int, background: 
     for ci in range(len(cams)):
         order = torch.argsort(depths[ci].detach())
         order = order[radii[ci, order] > 0]
-        m2, con, op, col, dep = means2d[ci, order], conics[ci, order], opacity[ci, order], colors[ci, order], depths[ci, order]
+        m2, con, op, col, dep = means2d[ci, order], conics[ci, order], opacity[ci, order], colours[ci, order], depths[ci, order]
         r = radii[ci, order].to(dtype)
         lo, hi = (m2.detach() - r[:, None]), (m2.detach() + r[:, None])
         rgb_rows, acc_rows, dep_rows, id_rows = [], [], [], []
