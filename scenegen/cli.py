@@ -155,8 +155,8 @@ def _render_png(sc, output: Path, views: int, width: int, height: int, time, ele
     from .common.views import framing, orbit_cameras, scene_up
 
     gaussians, _ = sc.gaussians_at(time)
-    center, radius = framing(gaussians)
-    cams = orbit_cameras(center, radius, num=views, elevation_deg=elevation, up=scene_up(sc),
+    centre, radius = framing(gaussians)
+    cams = orbit_cameras(centre, radius, num=views, elevation_deg=elevation, up=scene_up(sc),
                          width=width, height=height, fov_deg=fov)
     images = []
     with torch.no_grad():
@@ -332,9 +332,8 @@ def synth_cmd(
 
 
 def _given_on_command_line(ctx: typer.Context, option: str) -> bool:
-    import click
-
-    return ctx.get_parameter_source(option) == click.core.ParameterSource.COMMANDLINE
+    # by name: typer may carry its own copy of click, whose ParameterSource is another enum
+    return getattr(ctx.get_parameter_source(option), "name", None) == "COMMANDLINE"
 
 
 @app.command("train")
@@ -412,6 +411,43 @@ def train_cmd(
         typer.echo(describe_objects(scene))
 
 
+@app.command("batch")
+def batch_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Videos, photo folders or posed datasets, or .txt files listing them (one per line)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder: one folder per capture, and batch.json."),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help="A Ray cluster to run on (auto, ray://HOST:10001); "
+                                              "default: start a local Ray on this machine."),
+    cpus: float = typer.Option(2.0, help="CPUs each capture reserves (and torch threads it uses)."),
+    gpus: float = typer.Option(0.0, help="GPUs each capture reserves."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: reconstruct's for videos and photos, train's for datasets)."),
+    motion: str = typer.Option("auto", help="auto, static or dynamic, for every capture."),
+    objects: str = typer.Option("auto", help="Split into objects from: auto, masks, motion, geometry, none."),
+    max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
+    max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
+    rerun: bool = typer.Option(False, help="Run again the captures that finished in an earlier batch into OUTPUT."),
+):
+    """Many captures at once on Ray: each one a task running `reconstruct` (videos, photos) or
+    `train` (datasets) into OUTPUT/NAME. A failing capture is reported and the others go on; a
+    rerun skips the finished ones. Exits 1 when any capture failed; OUTPUT/batch.json has them all."""
+    from rich.console import Console
+
+    from .batch import BatchSettings, run_batch, summary_table
+
+    def report(entry: dict, done: int, total: int) -> None:
+        what = {"done": f"done in {entry.get('seconds', 0):.1f} s", "skipped": "finished before, skipped",
+                "failed": f"FAILED: {entry.get('error', '')}"}[entry["status"]]
+        psnr = f", PSNR {entry['psnr']:.2f} dB" if entry.get("psnr") is not None and entry["status"] == "done" else ""
+        typer.echo(f"[{done}/{total}] {entry['name']} ({entry['kind']}): {what}{psnr}")
+
+    settings = BatchSettings(steps=steps, motion=motion, objects=objects, max_frames=max_frames, max_size=max_size)
+    entries = run_batch([str(p) for p in inputs], output, address=ray_address, cpus=cpus, gpus=gpus, settings=settings,
+                        rerun=rerun, on_result=report)
+    Console().print(summary_table(entries))
+    typer.echo(f"wrote {output / 'batch.json'}")
+    if any(e["status"] == "failed" for e in entries):
+        raise typer.Exit(1)
+
+
 @app.command("edit")
 def edit_cmd(
     scene: Path = typer.Argument(..., help="A native scene (folder or .zip)."),
@@ -462,8 +498,8 @@ def _before_after(before, after, path: Path, time: Optional[float], backend: str
     if after.cameras is not None and len(after.cameras):
         camera = after.cameras[0]
     else:
-        center, radius = framing(after.gaussians_at(time)[0])
-        camera = orbit_cameras(center, radius, num=1, up=scene_up(after), width=480, height=360)[0]
+        centre, radius = framing(after.gaussians_at(time)[0])
+        camera = orbit_cameras(centre, radius, num=1, up=scene_up(after), width=480, height=360)[0]
     with torch.no_grad():
         images = [s.render(camera, time, backend=backend).rgb[0].clamp(0, 1) for s in (before, after)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -514,7 +550,7 @@ def run_app(target: typer.Typer, argv: list[str] | None = None) -> int:
     """Run a typer app: errors scenegen raises on purpose print as one line, not a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        target(args=argv, standalone_mode=False)
+        code = target(args=argv, standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
     except ScenegenError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return 2
@@ -523,14 +559,12 @@ def run_app(target: typer.Typer, argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.secho("aborted", err=True)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors; by class name, as typer may carry its own copy of click
+        if any(cls.__name__ == "ClickException" for cls in type(exc).__mro__):
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 _plugins_added = False

@@ -30,6 +30,6 @@ fi
 # The CPU build of PyTorch: an unpinned torch would pull a multi-GB CUDA build, so the pin names
 # the +cpu build and fails loudly rather than falling back to a CUDA one.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0+cpu"
-"$VENV/bin/python" -m pip install -q -e ".[dev,viewer]"
+"$VENV/bin/python" -m pip install -q -e ".[dev,viewer,cluster]"
 touch "$VENV/.installed"
 echo "scenegen setup: ready ($VENV)"

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import what is in a lower layer, and its own package; nothing beside
 # it or above it. Top-level modules and subpackages of scenegen are named by their first part.
 LAYERS = [
-    {"errors", "compiled", "geometry", "sh", "version", "deprecated"},
+    {"errors", "version", "deprecated"},
+    {"compiled", "geometry", "sh"},
     {"camera", "gaussians", "metrics"},
     {"gaussian_motion"},
     {"common"},
@@ -23,6 +24,7 @@ LAYERS = [
     {"edit"},
     {"export"},
     {"pipeline", "demo"},
+    {"batch"},
     {"cli", "__init__"},
     {"apps"},
 ]
