@@ -164,7 +164,7 @@ def _ray():
 
 
 def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, address: str | None = None,
-              cpus: float = 1.0, gpus: float = 0.0, settings: BatchSettings | None = None, rerun: bool = False,
+              cpus: float = 2.0, gpus: float = 0.0, settings: BatchSettings | None = None, rerun: bool = False,
               on_result: Callable[[dict, int, int], None] | None = None, local_cpus: int | None = None) -> list[dict]:
     """Run every capture of `inputs` as a Ray task into OUT/<name>; returns their entries (also
     in OUT/batch.json) in input order.

@@ -58,3 +58,16 @@ def test_a_batch_on_local_ray_reports_the_broken_capture_and_skips_finished_ones
     assert "broken (video): FAILED" in text
     again = {e["name"]: e["status"] for e in json.loads((out / "batch.json").read_text())["captures"]}
     assert again == {"desk": "skipped", "shelf": "skipped", "broken": "failed"}
+
+
+def test_without_ray_or_with_bad_resources_the_batch_says_what_to_do(captures, tmp_path, monkeypatch):
+    import sys
+
+    from scenegen.errors import InvalidArgumentError
+
+    root, _ = captures
+    with pytest.raises(InvalidArgumentError, match="cpus per capture"):
+        run_batch([root / "desk"], tmp_path / "out", cpus=0)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(BatchError, match=r"pip install 'scenegen\[cluster\]'"):
+        run_batch([root / "desk"], tmp_path / "out")
