@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 from importlib import metadata
@@ -336,6 +337,28 @@ def _given_on_command_line(ctx: typer.Context, option: str) -> bool:
     return getattr(ctx.get_parameter_source(option), "name", None) == "COMMANDLINE"
 
 
+def _train_in_processes(nproc: int) -> None:
+    """Run this `scenegen train` command again under torchrun in `nproc` processes."""
+    import subprocess
+
+    from .errors import TrainingError
+
+    args, skip = [], False
+    for arg in _argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "scenegen.cli", *args]
+    typer.echo(f"training in {nproc} processes: {' '.join(command[2:])}")
+    code = subprocess.call(command)
+    if code != 0:
+        raise TrainingError(f"training in {nproc} processes failed (exit status {code}; see the messages above); "
+                            "--resume continues from the last checkpoint")
+
+
 @app.command("train")
 def train_cmd(
     ctx: typer.Context,
@@ -349,6 +372,8 @@ def train_cmd(
     background: Optional[str] = typer.Option(None, help="Background r,g,b in [0, 1] for RGBA images (default: white)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/checkpoint.pt."),
     evaluate_split: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on the held-out views."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Train data-parallel in this many processes on this machine "
+                              "(torchrun; each renders its share of the views; for several machines run torchrun yourself)."),
     checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
     seed: int = typer.Option(0, help="Random seed."),
     backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
@@ -373,7 +398,10 @@ def train_cmd(
     from .data import load_dataset
     from .errors import InvalidArgumentError
     from .recon import TrainConfig, train
+    from .recon.distributed import finish, world
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _train_in_processes(nproc)
     bg = None
     if background is not None:
         try:
@@ -402,6 +430,9 @@ def train_cmd(
     cfg = TrainConfig.from_file(config_file, **settings) if config_file is not None else TrainConfig(**settings)
     typer.echo(f"{ds!r}; training {cfg.steps} steps into {output}")
     scene = train(ds, cfg, out=output, resume=resume, evaluate_split=evaluate_split)
+    finish()
+    if world()[0] != 0:
+        return
     ev = scene.metadata.get("eval")
     summary = f"; test PSNR {ev['psnr']:.2f} dB, SSIM {ev['ssim']:.4f} ({ev['num_images']} views)" if ev else ""
     typer.echo(f"wrote {output / 'scene'} and {output / 'point_cloud.ply'}: {scene.num_gaussians} Gaussians{summary}")
@@ -568,11 +599,13 @@ def run_app(target: typer.Typer, argv: list[str] | None = None) -> int:
 
 
 _plugins_added = False
+_argv: list[str] = []  # the arguments main() was given (to run `train --nproc N` again under torchrun)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `scenegen`."""
-    global _plugins_added
+    global _plugins_added, _argv
+    _argv = list(sys.argv[1:] if argv is None else argv)
     if not _plugins_added:
         add_plugin_commands(app)
         _plugins_added = True

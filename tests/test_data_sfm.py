@@ -74,7 +74,8 @@ def test_a_pan_from_one_spot_fails_clearly(tmp_path):
     cams = Cameras.stack([Camera.look_at(eye, eye + torch.tensor([np.cos(a), np.sin(a), -0.3]), fov_deg=SFM_FOV,
                                          width=SFM_W, height=SFM_H) for a in np.linspace(0.3, 1.3, 10)])
     render_photos(tmp_path / "pan", cams)
-    with pytest.raises(DatasetError, match=r"centres spread only 0\.0[0-4]\d of the scene depth.*did not move enough"):
+    # Which check trips first depends on the mapper's threads; both name the cause.
+    with pytest.raises(DatasetError, match=r"(centres spread only 0\.0[0-4]\d of the scene depth|only \d+ 3D points).*did not move enough"):
         estimate_poses(load_image_folder(tmp_path / "pan"), tmp_path / "sfm", progress=False)
 
 

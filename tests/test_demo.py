@@ -7,7 +7,7 @@ import trimesh
 
 from scenegen.cli import main
 from scenegen.demo import demo_edits
-from scenegen.edit import replay
+from scenegen.edit import replay, session_of
 from scenegen.io import load
 from scenegen.scene import Scene
 
@@ -18,9 +18,9 @@ def test_the_demo_edits_move_copy_drop_and_delete(tmp_path):
     ball = trimesh.creation.icosphere(radius=0.1)
     ball.export(tmp_path / "ball.glb")
     scene = Scene(time_range=(0.0, 2.0), metadata={"support_plane": [0.0, 0.0, 1.0, 0.0]})
-    scene.insert_mesh(tmp_path / "box.glb", "sliding_box", position=[-0.4, -0.1, 0.0], count=2000)
-    scene.insert_mesh(tmp_path / "box.glb", "turning_block", position=[0.2, 0.3, 0.0], count=2000)
-    scene.insert_mesh(tmp_path / "ball.glb", "still_ball", position=[-0.25, 0.35, 0.0], count=2000)
+    session_of(scene).insert_mesh(tmp_path / "box.glb", "sliding_box", position=[-0.4, -0.1, 0.0], count=2000)
+    session_of(scene).insert_mesh(tmp_path / "box.glb", "turning_block", position=[0.2, 0.3, 0.0], count=2000)
+    session_of(scene).insert_mesh(tmp_path / "ball.glb", "still_ball", position=[-0.25, 0.35, 0.0], count=2000)
     scene.history.clear()
     replay(scene, demo_edits(scene))
     assert sorted(scene.objects) == ["dropped_box", "sliding_box", "still_ball"]

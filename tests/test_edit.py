@@ -8,7 +8,7 @@ import torch
 import trimesh
 
 from scenegen import Camera, load, save
-from scenegen.edit import in_box, in_sphere, replay, split_selection, where
+from scenegen.edit import in_box, in_sphere, replay, session_of, split_selection, where
 from scenegen.errors import FormatError, InvalidArgumentError
 from scenegen.gaussian_motion import GaussianMotion, MotionBasis
 from scenegen.gaussians import Gaussians
@@ -61,9 +61,9 @@ def _same(a: Scene, b: Scene) -> bool:
 def test_a_move_then_its_inverse_renders_the_same():
     scene = _scene()
     before = _render(scene)
-    scene.translate("box", [0.1, -0.2, 0.05]).rotate("box", [0, 0, 1], 35.0, pivot=[0.0, 0.0, 0.0])
+    session_of(scene).translate("box", [0.1, -0.2, 0.05]).rotate("box", [0, 0, 1], 35.0, pivot=[0.0, 0.0, 0.0])
     assert (_render(scene) - before).abs().max() > 0.05  # it moved
-    scene.rotate("box", [0, 0, 1], -35.0, pivot=[0.0, 0.0, 0.0]).translate("box", [-0.1, 0.2, -0.05])
+    session_of(scene).rotate("box", [0, 0, 1], -35.0, pivot=[0.0, 0.0, 0.0]).translate("box", [-0.1, 0.2, -0.05])
     assert torch.allclose(_render(scene), before, atol=1e-4)
     assert len(scene.history) == 4
 
@@ -76,7 +76,7 @@ def test_turning_the_scene_is_turning_the_camera_the_other_way():
     before = _render(scene, camera=camera)
     axis, degrees = [0.3, -0.2, 1.0], 40.0
     for name in ["background", *scene.objects]:
-        scene.rotate(name, axis, degrees, pivot=[0, 0, 0])
+        session_of(scene).rotate(name, axis, degrees, pivot=[0, 0, 0])
     R = quat_to_rotmat(axis_angle_to_quat(torch.tensor(axis, dtype=torch.float64), math.radians(degrees)))
     turned = dataclasses.replace(camera, c2w=make_transform(R, torch.zeros(3, dtype=torch.float64)).float() @ camera.c2w)
     assert torch.allclose(_render(scene, camera=turned), before, atol=2e-3)
@@ -89,50 +89,50 @@ def test_the_journal_replays_to_the_same_scene_and_undo_redo_restore_it(tmp_path
     original = _scene()
     save(original, tmp_path / "original")
     scene = load(tmp_path / "original")
-    scene.translate("box", [0.0, 0.1, 0.0]).rotate("ball", [0, 0, 1], 90, t=1.0).scale("ball", 1.5)
-    scene.duplicate("ball", "ball_2", offset=[0.0, -0.3, 0.0]).tint("ball_2", [1.2, 0.5, 0.5]).recolor("ball", [1.0, 1.0, 0.0])
-    scene.set_pose("box", 1.0, make_transform(torch.eye(3, dtype=torch.float64), torch.tensor([0.0, 0.5, 0.1], dtype=torch.float64)))
-    scene.retime("box", speed=2.0, shift=0.1).insert_mesh(tmp_path / "crate.glb", "crate", position=[0.5, -0.3, 0.0], count=500)
+    session_of(scene).translate("box", [0.0, 0.1, 0.0]).rotate("ball", [0, 0, 1], 90, t=1.0).scale("ball", 1.5)
+    session_of(scene).duplicate("ball", "ball_2", offset=[0.0, -0.3, 0.0]).tint("ball_2", [1.2, 0.5, 0.5]).recolour("ball", [1.0, 1.0, 0.0])
+    session_of(scene).set_pose("box", 1.0, make_transform(torch.eye(3, dtype=torch.float64), torch.tensor([0.0, 0.5, 0.1], dtype=torch.float64)))
+    session_of(scene).retime("box", speed=2.0, shift=0.1).insert_mesh(tmp_path / "crate.glb", "crate", position=[0.5, -0.3, 0.0], count=500)
     split_selection(scene, in_box(scene, [-1, -1, -0.1], [0, 0, 0.1], objects=["background"]), "floor_corner")
-    scene.merge(["ball", "ball_2"], "balls").hide("crate").delete("floor_corner").rename("balls", "pair")
+    session_of(scene).merge(["ball", "ball_2"], "balls").hide("crate").delete("floor_corner").rename("balls", "pair")
     assert sorted(scene.objects) == ["box", "crate", "pair"]
     save(scene, tmp_path / "edited")
     reloaded = load(tmp_path / "edited")
     assert reloaded.history == scene.history and len(scene.history) == 14
     assert _same(replay(load(tmp_path / "original"), reloaded.history), scene)
     edited_files = scene_to_files(scene)
-    while scene.undo() is not None:
+    while session_of(scene).undo() is not None:
         pass
     assert _same(scene, original) and scene.history == []
-    while scene.redo() is not None:
+    while session_of(scene).redo() is not None:
         pass
     assert scene_to_files(scene) == edited_files
-    scene.undo()
-    scene.translate("box", [0.1, 0.0, 0.0])  # a new edit drops what was undone
-    assert scene.redo() is None and scene.history[-1]["op"] == "translate"
+    session_of(scene).undo()
+    session_of(scene).translate("box", [0.1, 0.0, 0.0])  # a new edit drops what was undone
+    assert session_of(scene).redo() is None and scene.history[-1]["op"] == "translate"
 
 
 def test_edits_do_what_they_say():
     scene = _scene()
     box_at = scene.objects["box"].gaussians_at(1.0).means
-    scene.duplicate("box", "box_2", offset=[0.0, 0.5, 0.0])
+    session_of(scene).duplicate("box", "box_2", offset=[0.0, 0.5, 0.0])
     assert torch.allclose(scene.objects["box_2"].gaussians_at(1.0).means, box_at + torch.tensor([0.0, 0.5, 0.0]), atol=1e-5)
     assert scene.objects["box_2"].metadata["copy_of"] == "box"
     lo, hi = scene.objects["ball"].gaussians.bounds()
-    scene.scale("ball", 2.0)
+    session_of(scene).scale("ball", 2.0)
     lo2, hi2 = scene.objects["ball"].gaussians.bounds()
     assert torch.allclose(hi2 - lo2, 2 * (hi - lo), atol=1e-5) and torch.allclose(lo2 + hi2, lo + hi, atol=1e-5)
     pose = scene.objects["box"].pose_at(0.5)
-    scene.retime("box", speed=0.5, shift=1.0)  # twice as slow, one second later: t=0.5 is now at 2.0
+    session_of(scene).retime("box", speed=0.5, shift=1.0)  # twice as slow, one second later: t=0.5 is now at 2.0
     assert torch.allclose(scene.objects["box"].pose_at(2.0), pose) and scene.time_range == (0.0, 5.0)
     colour = scene.objects["ball"].gaussians.colours.mean(0)
-    scene.tint("ball", [0.5, 1.0, 1.0])
+    session_of(scene).tint("ball", [0.5, 1.0, 1.0])
     assert scene.objects["ball"].gaussians.colours.mean(0)[0] < colour[0] - 0.01
-    scene.hide("ball")
+    session_of(scene).hide("ball")
     assert "ball" not in [scene.object_names[i] for i in torch.unique(scene.gaussians_at(0.0)[1]).tolist()]
     n = len(scene.background.gaussians)
     selected = in_sphere(scene, [0.5, 0.5, 0.0], 0.3, objects=["background"])
-    scene.split("background", selected["background"], "patch")
+    session_of(scene).split("background", selected["background"], "patch")
     assert len(scene.background.gaussians) + len(scene.objects["patch"].gaussians) == n
     assert where(scene, lambda g: g.means[:, 2] > 5.0) == {}
 
@@ -140,11 +140,11 @@ def test_edits_do_what_they_say():
 def test_deleting_an_object_shows_what_was_behind_it():
     scene = _scene()
     camera = _camera()
-    assert scene.object_at(camera, *_pixel_of(camera, [0.2, 0.4, 0.1]), t=0.0) == "ball"
-    scene.delete("ball")
+    assert session_of(scene).object_at(camera, *_pixel_of(camera, [0.2, 0.4, 0.1]), t=0.0) == "ball"
+    session_of(scene).delete("ball")
     assert "ball" not in scene.objects
     u, v = _pixel_of(camera, [0.2, 0.4, 0.1])
-    assert scene.object_at(camera, u, v, t=0.0) == "background"  # the floor behind it
+    assert session_of(scene).object_at(camera, u, v, t=0.0) == "background"  # the floor behind it
 
 
 def _pixel_of(camera, point):
@@ -156,10 +156,10 @@ def test_clicking_a_pixel_picks_the_object_under_it():
     scene = _scene()
     camera = _camera()
     box_centre = scene.objects["box"].pose_at(1.0)[:3, 3].float().tolist()  # the box at t=1 is at the origin, 10 cm up
-    assert scene.object_at(camera, *_pixel_of(camera, box_centre), t=1.0) == "box"
-    assert scene.object_at(camera, 0, 0, t=1.0) is None  # the sky
+    assert session_of(scene).object_at(camera, *_pixel_of(camera, box_centre), t=1.0) == "box"
+    assert session_of(scene).object_at(camera, 0, 0, t=1.0) is None  # the sky
     with pytest.raises(InvalidArgumentError, match="outside"):
-        scene.object_at(camera, 500, 0)
+        session_of(scene).object_at(camera, 500, 0)
 
 
 def test_an_inserted_mesh_renders_where_it_was_placed(tmp_path):
@@ -167,7 +167,7 @@ def test_an_inserted_mesh_renders_where_it_was_placed(tmp_path):
     mesh.visual.face_colors = [220, 30, 30, 255]
     mesh.export(tmp_path / "red.obj")
     scene = Scene(time_range=(0.0, 1.0))
-    scene.insert_mesh(tmp_path / "red.obj", "red", position=[0.2, 0.1, 0.0], count=6000)
+    session_of(scene).insert_mesh(tmp_path / "red.obj", "red", position=[0.2, 0.1, 0.0], count=6000)
     camera = _camera()
     out = scene.render(camera, 0.5, backend="torch")
     u, v = _pixel_of(camera, [0.2, 0.1, 0.15])  # the middle of the placed box
@@ -186,24 +186,24 @@ def test_bad_edits_say_what_is_wrong_and_change_nothing(tmp_path):
     scene = _scene()
     files = scene_to_files(scene)
     with pytest.raises(InvalidArgumentError, match="no object named 'cube'.*box, ball"):
-        scene.translate("cube", [1, 0, 0])
+        session_of(scene).translate("cube", [1, 0, 0])
     with pytest.raises(InvalidArgumentError, match="translate.*finite numbers"):
-        scene.translate("box", [1, 0, float("nan")])
+        session_of(scene).translate("box", [1, 0, float("nan")])
     with pytest.raises(InvalidArgumentError, match="unknown edit 'explode'"):
-        scene.edit("explode", object="box")
+        session_of(scene).apply("explode", object="box")
     with pytest.raises(InvalidArgumentError, match="unexpected keyword"):
-        scene.edit("translate", object="box", offset=[0, 0, 0], speed=2)
+        session_of(scene).apply("translate", object="box", offset=[0, 0, 0], speed=2)
     with pytest.raises(InvalidArgumentError, match="rigid transform"):
-        scene.set_pose("box", 0.0, torch.eye(4) * 2)
+        session_of(scene).set_pose("box", 0.0, torch.eye(4) * 2)
     with pytest.raises(InvalidArgumentError, match="already exists"):
-        scene.duplicate("box", "ball")
+        session_of(scene).duplicate("box", "ball")
     with pytest.raises(InvalidArgumentError, match="background cannot be deleted"):
-        scene.delete("background")
+        session_of(scene).delete("background")
     with pytest.raises(InvalidArgumentError, match="no such mesh"):
-        scene.insert_mesh(tmp_path / "none.glb", "thing")
+        session_of(scene).insert_mesh(tmp_path / "none.glb", "thing")
     (tmp_path / "junk.glb").write_bytes(b"not a mesh")
     with pytest.raises(FormatError, match="junk.glb"):
-        scene.insert_mesh(tmp_path / "junk.glb", "thing")
+        session_of(scene).insert_mesh(tmp_path / "junk.glb", "thing")
     with pytest.raises(InvalidArgumentError, match="spans"):
         split_selection(scene, in_box(scene, [-2, -2, -2], [2, 2, 2]), "all")
     assert scene_to_files(scene) == files and scene.history == []

@@ -4,7 +4,7 @@ import pytest
 import torch
 import trimesh
 
-from scenegen.edit import ground_plane, replay
+from scenegen.edit import ground_plane, replay, session_of
 from scenegen.errors import InvalidArgumentError
 from scenegen.io.scene_file import scene_to_files
 from scenegen.scene import Scene
@@ -25,10 +25,10 @@ def _lowest(scene, name, t):
 
 def test_a_dropped_object_comes_to_rest_on_the_plane(crate):
     scene = Scene(time_range=(0.0, 0.0), metadata={"support_plane": [0.0, 0.0, 1.0, 0.0]})
-    scene.insert_mesh(crate, "crate", position=[0.0, 0.0, 0.6], count=3000)
-    scene.rotate("crate", [1, 0.5, 0], 25)
+    session_of(scene).insert_mesh(crate, "crate", position=[0.0, 0.0, 0.6], count=3000)
+    session_of(scene).rotate("crate", [1, 0.5, 0], 25)
     start = scene.objects["crate"].pose_at(0.0)
-    scene.simulate(2.0, fps=30)
+    session_of(scene).simulate(2.0, fps=30)
     obj = scene.objects["crate"]
     assert len(obj.track) == 61 and scene.time_range == (0.0, 2.0)
     assert torch.allclose(obj.pose_at(0.0), start, atol=1e-6)  # no jump at the start
@@ -39,9 +39,9 @@ def test_a_dropped_object_comes_to_rest_on_the_plane(crate):
 
 def test_a_dropped_object_lands_on_another_instead_of_passing_through(crate):
     scene = Scene(time_range=(0.0, 0.0), metadata={"support_plane": [0.0, 0.0, 1.0, 0.0]})
-    scene.insert_mesh(crate, "below", position=[0.0, 0.0, 0.0], count=3000)
-    scene.insert_mesh(crate, "above", position=[0.02, -0.01, 0.5], count=3000)
-    scene.simulate(1.5, fps=30, objects=["above"])
+    session_of(scene).insert_mesh(crate, "below", position=[0.0, 0.0, 0.0], count=3000)
+    session_of(scene).insert_mesh(crate, "above", position=[0.02, -0.01, 0.5], count=3000)
+    session_of(scene).simulate(1.5, fps=30, objects=["above"])
     assert scene.objects["below"].track.times.tolist() == [0.0]  # an obstacle, not moved
     assert abs(_lowest(scene, "above", 1.5) - 0.2) < 0.01  # stacked on top of the other
 
@@ -54,11 +54,11 @@ def test_an_impulse_pushes_and_the_journal_replays_the_same_motion(crate):
 
     scene = build()
     mass = 500.0 * float(trimesh.creation.box(extents=[0.2, 0.2, 0.2]).volume)
-    scene.simulate(1.0, fps=20, impulses={"crate": [2.0 * mass, 0.0, 0.0]}, plane=[0, 0, 1, 0])
+    session_of(scene).simulate(1.0, fps=20, impulses={"crate": [2.0 * mass, 0.0, 0.0]}, plane=[0, 0, 1, 0])
     moved = scene.objects["crate"].pose_at(1.0)[:3, 3]
     assert 0.1 < float(moved[0]) < 2.0 and abs(float(moved[1])) < 0.05  # slid along +x, slowed by friction
     assert scene_to_files(replay(Scene(time_range=(0.0, 0.0)), scene.history)) == scene_to_files(scene)
-    scene.undo()
+    session_of(scene).undo()
     assert scene.objects["crate"].pose_at(1.0)[:3, 3].abs().max() < 1e-9
 
 

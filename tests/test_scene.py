@@ -6,6 +6,7 @@ import torch
 from scenegen import Gaussians, Scene, SceneObject, Track
 from scenegen.errors import InvalidArgumentError
 from scenegen.geometry import axis_angle_to_quat, make_transform, quat_to_rotmat
+from scenegen.render.picking import object_ids
 
 Z = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
 
@@ -114,10 +115,10 @@ def test_object_ids_by_accumulated_weight_prefer_a_faint_surface_over_one_strong
     front = Gaussians.from_points(torch.tensor([[0.0, 0.0, -0.5 - 0.01 * k] for k in range(n)]), scale=2.0, opacity=0.1)
     back = Gaussians.from_points(torch.tensor([[0.0, 0.0, 1.0]]), scale=2.0, opacity=0.99)
     scene = Scene(objects=[SceneObject("front", front), SceneObject("back", back)])
-    ids = scene.render_object_ids(cam)
+    ids = object_ids(scene, cam)
     assert ids.shape == (24, 24) and (ids[12, 12] == 1)
     heaviest = scene.render(cam).object_id[0]
     assert heaviest[12, 12] == 2  # what RenderOutput.object_id reports
     empty = Scene(objects=[SceneObject("front", Gaussians.from_points(torch.tensor([[5.0, 5.0, 0.0]]), scale=0.01))])
-    assert (empty.render_object_ids(cam) == -1).all()
+    assert (object_ids(empty, cam) == -1).all()
     assert math.isfinite(float(ids.float().mean()))

@@ -38,6 +38,7 @@ class TrainConfig:
     prune_opacity: float = 0.005
     opacity_reset_every: int = 3000
     max_gaussians: int = 300_000
+    views_per_step: int = 1  # views each process renders per step (the batch is this times the processes)
     opacity_l1: float = 0.01  # mean opacity penalty: Gaussians the images do not need fade out (floaters seen from few views)
     # motion (timed datasets; see scenegen.gaussian_motion and recon/dynamic_trainer.py)
     motion: str = "auto"  # "auto": dynamic when the dataset has several times; "static"; "dynamic"
@@ -82,7 +83,7 @@ class TrainConfig:
             raise InvalidArgumentError(f"downscale must be >= 1, got {self.downscale}")
         if self.max_gaussians < 1:
             raise InvalidArgumentError(f"max_gaussians must be >= 1, got {self.max_gaussians}")
-        for name in ("sh_degree_interval", "densify_every", "opacity_reset_every"):
+        for name in ("sh_degree_interval", "densify_every", "opacity_reset_every", "views_per_step"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("checkpoint_every", "max_image_size", "init_random_points", "densify_from", "motion_warmup"):

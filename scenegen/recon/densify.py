@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..geometry import quat_to_rotmat
 from .config import TrainConfig
+from .distributed import sum_tensors, world
 
 
 class ParamSet:
@@ -71,11 +72,23 @@ class DensityControl:
     def reset_stats(self, n: int):
         self.grad_sum, self.count = torch.zeros(n), torch.zeros(n)
 
+    def _gather(self) -> None:
+        """Data-parallel training: every process holds its own views' share of the statistics;
+        make each hold the sum (recon/distributed.py)."""
+        self.grad_sum, self.count = sum_tensors([self.grad_sum, self.count])
+
     def state_dict(self) -> dict:
+        """The statistics of all processes (summed into process 0's; the others start again from zero)."""
+        if world()[1] > 1:
+            self._gather()
+            if world()[0] != 0:
+                self.reset_stats(len(self.grad_sum))
         return {"grad_sum": self.grad_sum, "count": self.count}
 
     def load_state_dict(self, d: dict):
         self.grad_sum, self.count = d["grad_sum"], d["count"]
+        if world()[0] != 0:  # process 0 carries the saved sums
+            self.reset_stats(len(self.grad_sum))
 
     def accumulate(self, means2d_grad: Tensor, radii: Tensor, width: int, height: int):
         """Add one step's screen-space gradient norms (in NDC units, as 3DGS thresholds them)."""
@@ -99,6 +112,8 @@ class DensityControl:
         if settling:
             return None
         if cfg.densify_from <= step <= cfg.densify_until and step % cfg.densify_every == 0:
+            if world()[1] > 1:
+                self._gather()
             note = self._densify_and_prune(params, prune_big=step > cfg.opacity_reset_every)
         if step % cfg.opacity_reset_every == 0 and step <= cfg.densify_until:
             capped = torch.clamp(params.params["opacities"].detach(), max=math.log(0.01 / 0.99))

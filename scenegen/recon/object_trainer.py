@@ -426,6 +426,9 @@ class ObjectTrainer(DynamicTrainer):
             base = self.cfg.lr_object_track * self.extent if group["name"] == "trans" else self.cfg.lr_object_rotation
             group["lr"] = free * base * ease
 
+    def synced_parameters(self) -> list[torch.Tensor]:
+        return super().synced_parameters() + [p for group in self.track_opt.param_groups for p in group["params"]]
+
     def train_step(self) -> dict:
         record = super().train_step()
         self.track_opt.step()

@@ -17,6 +17,7 @@ from ..errors import InvalidArgumentError
 from ..io import save, write_ply
 from ..scene import Scene
 from .config import TrainConfig
+from .distributed import start
 from .dynamic_trainer import DynamicTrainer, wants_motion
 from .evaluation import evaluate
 from .object_trainer import ObjectTrainer, wants_objects
@@ -47,6 +48,9 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     would be.
     """
     out_dir = None if out is None else Path(out)
+    rank, _ = start()  # data-parallel under torchrun (recon/distributed.py): process 0 writes, all train
+    write_dir = out_dir if rank == 0 else None
+    progress = progress and rank == 0
     config = config or TrainConfig()
     if objects is not None:
         if not isinstance(objects, str):
@@ -57,13 +61,15 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     if wants_motion(dataset, config):
         kind = ObjectTrainer if wants_objects(dataset, method) else DynamicTrainer
     if kind is DynamicTrainer and method in ("auto", "motion"):
-        if out_dir is None:
+        # resuming, every process reuses the masks process 0 saved (or all find them again, alike)
+        shared = write_dir if write_dir is not None or not resume else out_dir
+        if shared is None:
             scratch = tempfile.TemporaryDirectory(prefix="scenegen-motion-masks-")
-        folder = out_dir / MASKS_FOLDER if out_dir is not None else Path(scratch.name)
+        folder = shared / MASKS_FOLDER if shared is not None else Path(scratch.name)
         masks = masks_from_still_fit(dataset, config, folder, progress=progress, reuse=resume)
         if masks is not None:
             kind = ObjectTrainer
-    trainer = kind(dataset, config, out_dir, masks=masks) if kind is ObjectTrainer else kind(dataset, config, out_dir)
+    trainer = kind(dataset, config, write_dir, masks=masks) if kind is ObjectTrainer else kind(dataset, config, write_dir)
     if scratch is not None:
         scratch.cleanup()  # the trainer has read its masks
     if resume:
@@ -80,7 +86,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     scene = find_objects(scene, dataset if masks is None else masks.applied_to(dataset), method)
     if scene.objects:
         log.info("scenegen train: %s", describe_objects(scene))
-    if out_dir is not None:
+    if write_dir is not None:
         write_ply(out_dir / "point_cloud.ply", gaussians)
         log_data = {"train_seconds": train_seconds, "steps": trainer.step, "history": trainer.history}
         atomic_write_bytes(out_dir / "train_log.json", json.dumps(log_data, indent=1).encode())

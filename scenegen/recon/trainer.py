@@ -19,6 +19,7 @@ from ..render import render
 from ..scene import Scene
 from .config import TrainConfig
 from .densify import DensityControl, ParamSet
+from .distributed import sum_gradients, world
 from .init import initial_gaussians, scene_extent
 from .losses import photometric_loss
 
@@ -149,34 +150,46 @@ class Trainer:
     def gaussians(self) -> Gaussians:
         return _gaussians(self.params).detach()
 
+    def synced_parameters(self) -> list[torch.Tensor]:
+        """Everything an optimiser steps, in one fixed order: what data-parallel training sums
+        the gradients of (recon/distributed.py)."""
+        return list(self.params.params.values()) + [self.exposure]
+
     def train_step(self) -> dict:
         self.step += 1
         step, cfg = self.step, self.cfg
         self._schedule(step)
-        i = self._next_view()
-        cam = self.cameras[i]
+        rank, size = world()
+        batch = cfg.views_per_step * size  # every process draws the whole step's views, and renders its share
+        views = [self._next_view() for _ in range(batch)]
         degree = self.sh_degree_at(step)
-        out = render(self.view_gaussians(i), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
-        out.means2d.retain_grad()
-        rgb = out.rgb[0]
-        if cfg.exposure_compensation:
-            rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
-        loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda, self.pixel_weights(i, rgb)) + self.regularization(i)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
-                                "the optimisation diverged: lower the learning rates or check the input images")
-        loss.backward()
-        if step <= cfg.densify_until:
-            self.density.accumulate(out.means2d.grad, out.radii, cam.width, cam.height)
+        losses, errors = [], []
+        for i in views[rank::size]:
+            cam = self.cameras[i]
+            out = render(self.view_gaussians(i), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
+            out.means2d.retain_grad()
+            rgb = out.rgb[0]
+            if cfg.exposure_compensation:
+                rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
+            loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda, self.pixel_weights(i, rgb)) + self.regularization(i)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
+                                    "the optimisation diverged: lower the learning rates or check the input images")
+            (loss / batch if batch > 1 else loss).backward()  # the mean over the step's views
+            if step <= cfg.densify_until:  # each view's screen-space gradient at full weight, as with one view
+                self.density.accumulate(out.means2d.grad * batch if batch > 1 else out.means2d.grad, out.radii, cam.width, cam.height)
+            losses.append(float(loss.detach()))
+            with torch.no_grad():
+                errors.append(float(((out.rgb[0].detach() - self.images[i]) ** 2).mean()))
+        sum_gradients(self.synced_parameters())
         self.params.optimizer.step()
         self.params.optimizer.zero_grad(set_to_none=True)
         if cfg.exposure_compensation:
             self.exposure_opt.step()
             self.exposure_opt.zero_grad(set_to_none=True)
         note = self.density.step(step, self.params)
-        with torch.no_grad():
-            mse = float(((out.rgb[0].detach() - self.images[i]) ** 2).mean())
-        record = {"step": step, "loss": float(loss.detach()), "psnr": -10 * math.log10(max(mse, 1e-12)), "gaussians": len(self.params)}
+        mse = sum(errors) / len(errors)
+        record = {"step": step, "loss": sum(losses) / len(losses), "psnr": -10 * math.log10(max(mse, 1e-12)), "gaussians": len(self.params)}
         if note:
             record["density"] = note
         return record
@@ -198,9 +211,9 @@ class Trainer:
             "config": json.dumps(self.cfg.to_dict()), "history": json.dumps(self.history),
         }
 
-    def save_checkpoint(self, path: Path):
+    def save_checkpoint(self, path: Path, state: dict | None = None):
         with atomic_path(path) as tmp:
-            torch.save(self.state_dict(), tmp)
+            torch.save(self.state_dict() if state is None else state, tmp)
 
     def load_checkpoint(self, path: Path):
         try:
@@ -247,8 +260,10 @@ class Trainer:
                         f"loss {record['loss']:.4f}  psnr {record['psnr']:.2f}  N {record['gaussians']}  {rate:.1f} it/s"))
                 if record.get("density"):
                     log.debug("step %d: %s", self.step, record["density"])
-                if self.out is not None and self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
-                    self.save_checkpoint(self.out / CHECKPOINT)
+                if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 and (self.out is not None or world()[1] > 1):
+                    state = self.state_dict()  # every process: it gathers the density statistics
+                    if self.out is not None:
+                        self.save_checkpoint(self.out / CHECKPOINT, state)
                 if callback is not None:
                     callback(self, record)
         return self.gaussians
