@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from _results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -154,10 +155,7 @@ def main():
         merged.update({r["clip"]: r for r in results})
         results = [merged[c] for c in order if c in merged]
     text = table(results)
-    print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "video_reconstruct.md").write_text(text)
-    (RESULTS / "video_reconstruct.json").write_text(json.dumps(results, indent=1))
+    write_results("video_reconstruct", text, results)
 
 
 if __name__ == "__main__":

@@ -276,6 +276,8 @@ def reconstruct_cmd(
                                "per-Gaussian motion over the keyframes' times, and write renders at several times) or auto."),
     dynamic: bool = typer.Option(False, "--dynamic", hidden=True, help="Deprecated: --motion dynamic."),
     objects: str = typer.Option("auto", help="Split into objects from: auto, masks, motion, geometry, none."),
+    device: str = typer.Option(TRAIN_DEFAULTS.device, help="Train on: auto (a CUDA GPU when torch sees one and gsplat "
+                               "imports, else the CPU), cpu, cuda or cuda:N."),
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first keyframe, or a folder named by frame number."),
 ):
@@ -290,7 +292,7 @@ def reconstruct_cmd(
 
         warn_once("scenegen reconstruct --dynamic", "--motion dynamic")
         motion = "dynamic"
-    config = video_train_config(steps, motion=motion)
+    config = video_train_config(steps, motion=motion, device=device)
     scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks, config=config,
                         from_stage=from_stage, objects=objects, object_masks=object_masks)
     r = scene.metadata["report"]
@@ -376,7 +378,9 @@ def train_cmd(
                               "(torchrun; each renders its share of the views; for several machines run torchrun yourself)."),
     checkpoint_every: int = typer.Option(TRAIN_DEFAULTS.checkpoint_every, help="Steps between checkpoints (0: none)."),
     seed: int = typer.Option(0, help="Random seed."),
-    backend: str = typer.Option("auto", help="Render backend for training: auto, cpu, torch."),
+    backend: str = typer.Option("auto", help="Render backend for training: auto (cpu on the CPU, gsplat on CUDA), cpu, torch, gsplat."),
+    device: str = typer.Option(TRAIN_DEFAULTS.device, help="Train on: auto (a CUDA GPU when torch sees one and gsplat "
+                               "imports, else the CPU), cpu, cuda or cuda:N."),
     motion: str = typer.Option(TRAIN_DEFAULTS.motion, help="auto (per-Gaussian motion when the images carry several "
                                "times), static (a still scene even then) or dynamic (motion, or an error without times)."),
     static: bool = typer.Option(False, "--static", hidden=True, help="Deprecated: --motion static."),
@@ -421,7 +425,7 @@ def train_cmd(
     # option -> TrainConfig field
     given = {"steps": steps, "downscale": downscale, "sh_degree": sh_degree, "max_gaussians": max_gaussians,
              "exposure": ("exposure_compensation", exposure), "checkpoint_every": checkpoint_every, "seed": seed,
-             "backend": backend, "motion": motion, "shadows": ("motion_mask_shadows", shadows), "objects": objects}
+             "backend": backend, "device": device, "motion": motion, "shadows": ("motion_mask_shadows", shadows), "objects": objects}
     settings = {}
     for option, value in given.items():
         field, value = value if isinstance(value, tuple) else (option, value)

@@ -20,8 +20,9 @@ def neighbours(points: Tensor, k: int) -> Tensor:
     from scipy.spatial import cKDTree
 
     k = min(k, len(points))
-    _, idx = cKDTree(points.detach().double().numpy()).query(points.detach().double().numpy(), k=k)
-    return torch.from_numpy(idx.reshape(len(points), k)).long()
+    pts = points.detach().cpu().double().numpy()
+    _, idx = cKDTree(pts).query(pts, k=k)
+    return torch.from_numpy(idx.reshape(len(points), k)).long().to(points.device)
 
 
 def scene_size(points: Tensor, weights: Tensor | None = None) -> float:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from .device import check_device_name
 
 OBJECT_METHODS = ("auto", "masks", "motion", "geometry", "none")
 
@@ -70,6 +71,10 @@ class TrainConfig:
     # bookkeeping
     checkpoint_every: int = 1000
     seed: int = 0
+    # where training runs (recon/device.py): "auto" (a CUDA GPU when torch sees one and gsplat
+    # imports, else the CPU), "cpu", "cuda" or "cuda:N"; and the render backend it uses there
+    # ("auto": cpu on the CPU, gsplat on CUDA; "torch", the reference, runs on either)
+    device: str = "auto"
     backend: str = "auto"
 
     def __post_init__(self):
@@ -106,10 +111,9 @@ class TrainConfig:
             raise InvalidArgumentError(f"objects must be one of {', '.join(OBJECT_METHODS)}; got {self.objects!r}")
         if self.motion_degree < 0 or self.motion_fourier < 0 or self.motion_degree + self.motion_fourier == 0:
             raise InvalidArgumentError("motion_degree and motion_fourier must be >= 0 with at least one term")
-        if self.backend not in ("auto", "cpu", "torch"):
-            raise InvalidArgumentError(
-                f"training runs on the CPU backends (auto, cpu, torch); got backend={self.backend!r}. "
-                "Training on CUDA through gsplat is not supported yet")
+        check_device_name(self.device)
+        if self.backend not in ("auto", "cpu", "torch", "gsplat"):
+            raise InvalidArgumentError(f"backend must be auto, cpu, torch or gsplat; got {self.backend!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

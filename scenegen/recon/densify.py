@@ -20,9 +20,10 @@ class ParamSet:
 
     NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
 
-    def __init__(self, tensors: dict[str, Tensor], lrs: dict[str, float]):
+    def __init__(self, tensors: dict[str, Tensor], lrs: dict[str, float], device: torch.device | str | None = None):
         self.NAMES = tuple(self.NAMES) + tuple(k for k in tensors if k not in self.NAMES)
-        self.params = {k: torch.nn.Parameter(tensors[k].detach().clone().contiguous()) for k in self.NAMES}
+        self.params = {k: torch.nn.Parameter(tensors[k].detach().to(device or tensors[k].device).clone().contiguous())
+                       for k in self.NAMES}
         self.optimizer = torch.optim.Adam(
             [{"params": [self.params[k]], "lr": lrs[k], "name": k} for k in self.NAMES], eps=1e-15, foreach=True
         )
@@ -69,8 +70,9 @@ class DensityControl:
         self.grad_sum = torch.zeros(0)
         self.count = torch.zeros(0)
 
-    def reset_stats(self, n: int):
-        self.grad_sum, self.count = torch.zeros(n), torch.zeros(n)
+    def reset_stats(self, n: int, device: torch.device | None = None):
+        device = device or self.grad_sum.device
+        self.grad_sum, self.count = torch.zeros(n, device=device), torch.zeros(n, device=device)
 
     def _gather(self) -> None:
         """Data-parallel training: every process holds its own views' share of the statistics;
@@ -85,15 +87,15 @@ class DensityControl:
                 self.reset_stats(len(self.grad_sum))
         return {"grad_sum": self.grad_sum, "count": self.count}
 
-    def load_state_dict(self, d: dict):
-        self.grad_sum, self.count = d["grad_sum"], d["count"]
+    def load_state_dict(self, d: dict, device: torch.device | None = None):
+        self.grad_sum, self.count = d["grad_sum"].to(device or d["grad_sum"].device), d["count"].to(device or d["count"].device)
         if world()[0] != 0:  # process 0 carries the saved sums
             self.reset_stats(len(self.grad_sum))
 
     def accumulate(self, means2d_grad: Tensor, radii: Tensor, width: int, height: int):
         """Add one step's screen-space gradient norms (in NDC units, as 3DGS thresholds them)."""
-        if len(self.grad_sum) != means2d_grad.shape[1]:
-            self.reset_stats(means2d_grad.shape[1])
+        if len(self.grad_sum) != means2d_grad.shape[1] or self.grad_sum.device != means2d_grad.device:
+            self.reset_stats(means2d_grad.shape[1], means2d_grad.device)
         g = means2d_grad.detach().clone()
         g[..., 0] *= width / 2 * g.shape[0]
         g[..., 1] *= height / 2 * g.shape[0]
@@ -124,8 +126,9 @@ class DensityControl:
     def _densify_and_prune(self, params: ParamSet, prune_big: bool) -> str:
         cfg = self.cfg
         n = len(params)
-        if len(self.grad_sum) != n:
-            self.reset_stats(n)
+        device = params.params["means"].device
+        if len(self.grad_sum) != n or self.grad_sum.device != device:
+            self.reset_stats(n, device)
         avg = self.grad_sum / self.count.clamp_min(1)
         p = {k: v.detach() for k, v in params.params.items()}
         scale_max = torch.exp(p["scales"]).max(dim=1).values
@@ -136,7 +139,7 @@ class DensityControl:
         room = max(cfg.max_gaussians - n, 0)
         if int(clone.sum() + split.sum()) > room:
             score = torch.where(clone | split, avg, torch.full_like(avg, -1.0))
-            keep = torch.zeros(n, dtype=torch.bool)
+            keep = torch.zeros(n, dtype=torch.bool, device=device)
             if room > 0:
                 keep[torch.topk(score, room).indices] = True
             clone, split = clone & keep, split & keep
@@ -146,7 +149,7 @@ class DensityControl:
             idx = split.nonzero().squeeze(1)
             reps = idx.repeat(2)
             stds = torch.exp(p["scales"][reps])
-            offsets = torch.randn(len(reps), 3, generator=self.generator) * stds
+            offsets = torch.randn(len(reps), 3, generator=self.generator).to(device) * stds  # drawn on the CPU on every device
             R = quat_to_rotmat(p["quats"][reps])
             split_new = {k: v[reps] for k, v in p.items()}
             split_new["means"] = p["means"][reps] + (R @ offsets[:, :, None])[:, :, 0]
@@ -155,7 +158,7 @@ class DensityControl:
         n_clone, n_split = int(clone.sum()), int(split.sum())
         params.append(new)
         # Drop the split originals, transparent Gaussians, and (after the first reset) oversized ones.
-        alive = torch.ones(len(params), dtype=torch.bool)
+        alive = torch.ones(len(params), dtype=torch.bool, device=device)
         alive[:n] &= ~split
         op = torch.sigmoid(params.params["opacities"].detach())
         alive &= op >= cfg.prune_opacity

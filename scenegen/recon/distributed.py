@@ -60,7 +60,7 @@ def sum_gradients(parameters: list[torch.Tensor]) -> None:
         return
     params = [p for p in parameters if p.requires_grad]
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params]
-                     + [torch.tensor([float(p.grad is not None) for p in params])])
+                     + [torch.tensor([float(p.grad is not None) for p in params], device=params[0].device)])
     _collective(lambda: dist.all_reduce(flat), "summing gradients")
     seen, offset = flat[-len(params):], 0
     for k, p in enumerate(params):

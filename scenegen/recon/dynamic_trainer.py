@@ -55,7 +55,7 @@ class DynamicTrainer(Trainer):
         tensors = {k: v.detach() for k, v in self.params.params.items()}
         tensors.update({k: getattr(still, k) for k in MOTION_PARAMS})
         self.base_lrs = self._learning_rates()
-        self.params = ParamSet(tensors, self.base_lrs)
+        self.params = ParamSet(tensors, self.base_lrs, self.device)
         self._neighbours = None
 
     @property
@@ -100,8 +100,9 @@ class DynamicTrainer(Trainer):
         """Called as the time window opens to `reach` around the middle (for keyframed models)."""
 
     def motion(self, detach: bool = False) -> GaussianMotion:
+        """The motion being fitted (on the training device), or with detach=True a copy on the CPU."""
         p = self.params.params
-        values = [p[k].detach() if detach else p[k] for k in MOTION_PARAMS]
+        values = [p[k].detach().to("cpu") if detach else p[k] for k in MOTION_PARAMS]
         return GaussianMotion(self.basis, *values)
 
     def view_gaussians(self, i: int) -> Gaussians:
@@ -122,7 +123,7 @@ class DynamicTrainer(Trainer):
         n = len(p["means"])
         if self._neighbours is None or len(self._neighbours) != n or self.step % NEIGHBOURS_EVERY == 0:
             self._neighbours = neighbours(p["means"].detach(), COHERENCE_K + 1)[:, 1:]
-        sample = torch.randint(n, (min(COHERENCE_SAMPLE, n),), generator=self.generator)
+        sample = torch.randint(n, (min(COHERENCE_SAMPLE, n),), generator=self.generator).to(self.device)
         near = self._neighbours[sample]
         for name, scale in (("offsets", 1.0 / extent), ("rotations", 0.1)):
             c = p[name]

@@ -18,7 +18,7 @@ def photometric_loss(rendered: Tensor, target: Tensor, ssim_lambda: float, weigh
         if ssim_lambda == 0:
             return l1
         return (1 - ssim_lambda) * l1 + ssim_lambda * (1 - ssim(rendered, target).mean())
-    w = weights.to(rendered.dtype)
+    w = weights.to(device=rendered.device, dtype=rendered.dtype)
     l1 = ((rendered - target).abs().mean(-1) * w).sum() / w.sum().clamp_min(1e-12)
     if ssim_lambda == 0:
         return l1

@@ -260,9 +260,10 @@ class ObjectTrainer(DynamicTrainer):
         up = options["plane"][0] if "plane" in options else up_from_cameras(self.cameras)
         self.spins = [self._search_spin(value, keys, radius, up) for value, keys, radius, *_ in found]
         found = [(f[0], f[1] + spin.offset, *f[2:]) for f, spin in zip(found, self.spins)]  # centred on the axis found
-        self.trans = torch.nn.Parameter(torch.stack([f[1] for f in found]).float() if found else torch.zeros(0, len(self.key_times), 3))
+        trans = torch.stack([f[1] for f in found]).float() if found else torch.zeros(0, len(self.key_times), 3)
+        self.trans = torch.nn.Parameter(trans.to(self.device))
         turns = [spin.rotation_vectors(self.key_times).float() for spin in self.spins]
-        self.rot = torch.nn.Parameter(torch.stack(turns) if turns else torch.zeros(0, len(self.key_times), 3))
+        self.rot = torch.nn.Parameter((torch.stack(turns) if turns else torch.zeros(0, len(self.key_times), 3)).to(self.device))
         self.reached = torch.zeros(len(self.key_times), dtype=torch.bool)  # keyframes the time window has opened
         c = self.cfg
         self.track_opt = torch.optim.Adam([{"params": [self.trans], "lr": c.lr_object_track * self.extent, "name": "trans"},
@@ -288,14 +289,14 @@ class ObjectTrainer(DynamicTrainer):
         times = self.train_ds.times[views].double()
         centres = interpolation_matrix(times, self.key_times) @ keys.double()
         masks = torch.stack([self._masks[i] == value for i in views])
-        images = torch.stack([self.images[position[i]] for i in views])
+        images = torch.stack([self.images[position[i]].cpu() for i in views])
         spin = search_spin(self.train_ds.cameras[views], masks, images, times, centres, radius, up, span=(self.basis.t0, self.basis.t1))
         log.info("scenegen train: object %d turns %.0f degrees over the capture (colour disagreement %.3f, unturned %.3f)",
                  value, math.degrees(spin.turn), spin.score, spin.still_score)
         return spin
 
     def _add_object_gaussians(self, found):
-        p = {name: t.detach() for name, t in self.params.params.items()}
+        p = {name: t.detach().cpu() for name, t in self.params.params.items()}
         n_bg = len(p["means"])
         keep = torch.ones(n_bg, dtype=torch.bool)
         for value, keys, radius, colour, _ in found:
@@ -325,7 +326,7 @@ class ObjectTrainer(DynamicTrainer):
             extra.update({name: getattr(still, name) for name in MOTION_PARAMS})
             tensors = {name: torch.cat([tensors[name], extra[name].to(tensors[name].dtype)]) for name in tensors}
             log.info("scenegen train: object %s from masks in %d views, radius %.3g", self.object_names[label - 1], _, radius)
-        self.params = ParamSet(tensors, self.base_lrs)
+        self.params = ParamSet(tensors, self.base_lrs, self.device)
         self._idx_cache = (None, [])
 
     def _object_indices(self) -> list[Tensor]:
@@ -337,7 +338,7 @@ class ObjectTrainer(DynamicTrainer):
 
     def pose(self, k: int, t: float) -> tuple[Tensor, Tensor, Tensor]:
         """(R [3, 3], centre [3], quaternion [4]) of object k (0-based) at time t, differentiable."""
-        w = interpolation_matrix(torch.tensor([float(t)]), self.key_times)[0].float()
+        w = interpolation_matrix(torch.tensor([float(t)]), self.key_times)[0].float().to(self.rot.device)
         q = rotation_vector_to_quat(w @ self.rot[k])
         return quat_to_rotmat(q), w @ self.trans[k], q
 
@@ -406,7 +407,7 @@ class ObjectTrainer(DynamicTrainer):
             piece = world[idx]
             white = Gaussians(piece.means, piece.scales, piece.quats, piece.opacities, self._white[: len(idx)])
             alpha = render(white, self.cameras[i], sh_degree=0, background=(0.0, 0.0, 0.0), backend=self.cfg.backend).rgb[0, ..., 0]
-            gap = target.float() - alpha
+            gap = target.to(alpha.device).float() - alpha
             loss = loss + weight * (gap.clamp_min(0) if one_sided else gap.abs()).mean()
         return loss
 
@@ -414,7 +415,7 @@ class ObjectTrainer(DynamicTrainer):
     def _white(self) -> Tensor:
         n = len(self.params)
         if self._white_sh is None or len(self._white_sh) < n:
-            self._white_sh = rgb_to_sh_dc(torch.ones(3))[None, None].expand(2 * n, 1, 3).contiguous()
+            self._white_sh = rgb_to_sh_dc(torch.ones(3, device=self.device))[None, None].expand(2 * n, 1, 3).contiguous()
         return self._white_sh
 
     def _schedule(self, step: int):
@@ -439,7 +440,7 @@ class ObjectTrainer(DynamicTrainer):
         scene = super().make_scene(metadata)
         g = scene.background.gaussians
         motion = scene.background.motion
-        labels = self.params.params["labels"].detach().round().long()
+        labels = self.params.params["labels"].detach().round().long().cpu()
         background = SceneObject(scene.background.name, g[labels == 0], motion=motion[labels == 0])
         objects = []
         with torch.no_grad():
@@ -448,7 +449,7 @@ class ObjectTrainer(DynamicTrainer):
                 poses = []
                 for t in self.key_times.tolist():
                     R, c, _ = self.pose(k, t)
-                    poses.append(make_transform(R.double(), c.double()))
+                    poses.append(make_transform(R.double().cpu(), c.double().cpu()))
                 local = g[sel]
                 bounds = torch.stack([local.means.amin(0), local.means.amax(0)]) if int(sel.sum()) else torch.zeros(2, 3)
                 meta = {"label": int(self.object_values[k]), "source": self.object_masks.source,
@@ -467,7 +468,7 @@ class ObjectTrainer(DynamicTrainer):
 
     def load_checkpoint(self, path):
         super().load_checkpoint(path)
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, weights_only=True, map_location="cpu")
         with torch.no_grad():
             self.reached = state["object_keys_reached"].clone()
             self.trans.copy_(state["object_trans"])

@@ -17,6 +17,7 @@ from ..errors import InvalidArgumentError
 from ..io import save, write_ply
 from ..scene import Scene
 from .config import TrainConfig
+from .device import training_device
 from .distributed import start
 from .dynamic_trainer import DynamicTrainer, wants_motion
 from .evaluation import evaluate
@@ -56,6 +57,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
         if not isinstance(objects, str):
             raise InvalidArgumentError(f"objects must be a method name, got {objects!r}")
         config = replace(config, objects=objects)  # checked by TrainConfig
+    training_device(config.device, config.backend)  # a device that cannot run is refused before any work
     method = config.objects
     kind, masks, scratch = Trainer, None, None
     if wants_motion(dataset, config):
@@ -94,7 +96,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
         if test is not None and len(test):
             if trainer.scale_factor != 1:
                 test = test.downscaled(trainer.scale_factor)
-            result = evaluate(scene, test, backend=cfg.backend, out_dir=out_dir)
+            result = evaluate(scene, test, backend=cfg.backend, out_dir=out_dir, device=trainer.device)
             log.info("scenegen train: test PSNR %.2f dB, SSIM %.4f over %d views", result["psnr"], result["ssim"], result["num_images"])
             scene.metadata["eval"] = {k: result[k] for k in ("psnr", "ssim", "num_images")}
         save(scene, out_dir / "scene")  # once, with the evaluation in its metadata

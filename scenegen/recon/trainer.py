@@ -19,6 +19,7 @@ from ..render import render
 from ..scene import Scene
 from .config import TrainConfig
 from .densify import DensityControl, ParamSet
+from .device import training_device
 from .distributed import sum_gradients, world
 from .init import initial_gaussians, scene_extent
 from .losses import photometric_loss
@@ -74,6 +75,7 @@ class Trainer:
         if dataset.cameras is None:
             raise InvalidArgumentError(f"{dataset.root}: the dataset has no camera poses; run structure from motion first")
         self.dataset = dataset
+        self.device = training_device(self.cfg.device, self.cfg.backend)
         self.out = None if out is None else Path(out)
         whole = bool(dataset.splits) and "train" not in dataset.splits  # splits without a train split: train on all
         self.view_indices = torch.arange(len(dataset)) if whole else dataset.split_indices("train")  # train_ds view -> dataset view
@@ -85,6 +87,7 @@ class Trainer:
         if self.scale_factor != 1:
             self.train_ds = self.train_ds.downscaled(self.scale_factor)
         self.indices, self.images = load_training_images(self.train_ds)
+        self.images = [img.to(self.device) for img in self.images]
         self.cameras = self.train_ds.cameras[self.indices]
         self.background = self.train_ds.background
         self.extent = scene_extent(self.cameras)
@@ -96,10 +99,10 @@ class Trainer:
         init = initial_gaussians(dataset.points, dataset.point_colours, self.cameras, num_random=num_random,
                                  opacity=self.cfg.init_opacity, sh_degree=self.cfg.sh_degree, generator=self.generator,
                                  max_count=self.cfg.max_gaussians)
-        self.params = ParamSet(_split_sh(init), self._learning_rates())
+        self.params = ParamSet(_split_sh(init), self._learning_rates(), self.device)
         self.density = DensityControl(self.cfg, self.extent, self.generator)
         n_img = len(self.images)
-        self.exposure = torch.nn.Parameter(torch.cat([torch.ones(n_img, 3), torch.zeros(n_img, 3)], dim=1))
+        self.exposure = torch.nn.Parameter(torch.cat([torch.ones(n_img, 3), torch.zeros(n_img, 3)], dim=1).to(self.device))
         self.exposure_opt = torch.optim.Adam([self.exposure], lr=self.cfg.lr_exposure)
         self.step = 0
         self.order = torch.randperm(n_img, generator=self.generator)
@@ -148,7 +151,8 @@ class Trainer:
 
     @property
     def gaussians(self) -> Gaussians:
-        return _gaussians(self.params).detach()
+        """The Gaussians as they stand, on the CPU (whatever device trains them)."""
+        return _gaussians(self.params).detach().to("cpu")
 
     def synced_parameters(self) -> list[torch.Tensor]:
         """Everything an optimiser steps, in one fixed order: what data-parallel training sums
@@ -217,7 +221,7 @@ class Trainer:
 
     def load_checkpoint(self, path: Path):
         try:
-            state = torch.load(path, weights_only=True)
+            state = torch.load(path, weights_only=True, map_location="cpu")  # saved on any device, resumed on this one
         except Exception as exc:  # torch raises many types for a damaged file
             raise TrainingError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); delete it to start over") from None
         try:
@@ -227,12 +231,12 @@ class Trainer:
             k = state["params"]["shN"].shape[1] + 1
             if k != (self.cfg.sh_degree + 1) ** 2:
                 raise ValueError(f"it holds SH with {k} coefficients, these settings want degree {self.cfg.sh_degree}")
-            self.params = ParamSet(state["params"], self._learning_rates())
+            self.params = ParamSet(state["params"], self._learning_rates(), self.device)
             self.params.optimizer.load_state_dict(state["optimizer"])
             with torch.no_grad():
                 self.exposure.copy_(state["exposure"])
             self.exposure_opt.load_state_dict(state["exposure_optimizer"])
-            self.density.load_state_dict(state["density"])
+            self.density.load_state_dict(state["density"], self.device)
             self.generator.set_state(state["generator"])
             self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
             self.history = json.loads(state["history"])

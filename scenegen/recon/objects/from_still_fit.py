@@ -331,7 +331,7 @@ def masks_from_still_fit(dataset, config, folder, *, progress: bool = True, reus
         still.run(progress=progress)
         scene = still.make_scene({})
         views = [int(still.view_indices[i]) for i in still.indices]
-        masks, parts = change_masks_and_parts(scene, still.cameras, still.images, still.train_ds.times[still.indices], progress=progress,
+        masks, parts = change_masks_and_parts(scene, still.cameras, [img.cpu() for img in still.images], still.train_ds.times[still.indices], progress=progress,
                                               shadows=config.motion_mask_shadows)
         files, part_files = {}, {}
         for view, mask, part in zip(views, masks, parts):
