@@ -169,25 +169,24 @@ def _render_png(sc, output: Path, views: int, width: int, height: int, time, ele
 
 @app.command()
 def convert(
-    source: Path = typer.Argument(..., help="Input: native scene, .ply or .splat."),
-    output: Path = typer.Argument(..., help="Output: .ply, .splat, .zip or a folder (native scene)."),
+    source: Path = typer.Argument(..., help="Input: a native scene or splats (3DGS .ply, compressed .ply, .splat or .spz)."),
+    output: Path = typer.Argument(..., help="Output: splats (.ply, .compressed.ply, .splat, .spz), or .zip or a folder "
+                                  "(native scene)."),
     time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time for single-file outputs."),
     repair: bool = typer.Option(False, help="Repair invalid rotations and drop non-finite splats when reading."),
 ):
-    """Convert between the native scene format, 3DGS PLY and .splat."""
-    from .io import load, read_ply, read_splat, save, write_ply, write_splat
+    """Convert between the native scene format and the splat formats (each side by its extension)."""
+    from .io import load, save
+    from .io.splat_formats import read_splats, splat_format
     from .scene import Scene
 
-    if repair and source.suffix.lower() in (".ply", ".splat"):
-        reader = read_ply if source.suffix.lower() == ".ply" else read_splat
-        sc = Scene.from_gaussians(reader(source, on_invalid="repair"))
+    if repair and splat_format(source) is not None:
+        sc = Scene.from_gaussians(read_splats(source, on_invalid="repair"))
     else:
         sc = load(source)
-    suffix = output.suffix.lower()
-    if suffix == ".ply":
-        write_ply(output, sc.gaussians_at(time)[0])
-    elif suffix == ".splat":
-        write_splat(output, sc.gaussians_at(time)[0])
+    fmt = splat_format(output)
+    if fmt is not None:
+        fmt.write(output, sc.gaussians_at(time)[0])
     else:
         save(sc, output)
     typer.echo(f"wrote {output} ({sc.num_gaussians} Gaussians)")
@@ -195,15 +194,18 @@ def convert(
 
 @app.command("export")
 def export_cmd(
-    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
-    output: Path = typer.Argument(..., help="Where to write: .ply/.splat (splats), .glb/.obj/.ply/.stl (mesh, with "
-                                  "--kind mesh for .ply), a .ply point cloud (--kind points), or a folder (PLY sequence)."),
+    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), or splats (3DGS .ply, compressed .ply, .splat or .spz)."),
+    output: Path = typer.Argument(..., help="Where to write: .ply/.compressed.ply/.splat/.spz (splats), .glb/.obj/.ply/.stl "
+                                  "(mesh, with --kind mesh for .ply), a .ply point cloud (--kind points), or a folder (a "
+                                  "sequence of splat files, --format)."),
     kind: str = typer.Option("auto", help="auto (from the extension), splats, mesh, points, sequence."),
     objects: list[str] = typer.Option([], "--object", help="Export only this object (repeatable; 'background' is one)."),
     time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time (default: start)."),
     start: Optional[float] = typer.Option(None, help="Sequence: time of the first frame (default: start of the scene)."),
     end: Optional[float] = typer.Option(None, help="Sequence: time of the last frame (default: end of the scene)."),
     frames: Optional[int] = typer.Option(None, min=1, help="Sequence: number of frames (default: one per capture time)."),
+    sequence_format: str = typer.Option("ply", "--format", help="Sequence: the splat format of each frame: ply, "
+                                        "compressed-ply, splat or spz."),
     separate: bool = typer.Option(False, help="Mesh: one file per object, in OUTPUT as a folder."),
     views: str = typer.Option("auto", help="Mesh: cameras to fuse from, auto, sphere or capture."),
     num_views: int = typer.Option(64, min=1, help="Mesh: number of views on the sphere."),
@@ -218,7 +220,7 @@ def export_cmd(
     sc = load(scene)
     mesh_options = dict(views=views, num_views=num_views, voxel=voxel, backend=backend)
     summary = export(sc, output, kind=kind, objects=objects or None, t=time, start=start, end=end, frames=frames,
-                     separate=separate, progress=True, **mesh_options)
+                     separate=separate, progress=True, sequence_format=sequence_format, **mesh_options)
     if summary["kind"] == "mesh":
         for name, counts in summary["objects"].items():
             typer.echo(f"  {name}: {counts['vertices']} vertices, {counts['faces']} faces")

@@ -236,7 +236,8 @@ def test_save_into_an_empty_existing_folder(tmp_path):
     assert_same_scene(make_scene(), load(tmp_path / "s"))
 
 
-@pytest.mark.parametrize("target, match", [("s.ply", "write_ply"), ("s.SPLAT", "write_ply"), ("file", "not a folder")])
+@pytest.mark.parametrize("target, match", [("s.ply", "write_splats"), ("s.SPLAT", "write_splats"), ("s.spz", "write_splats"),
+                                           ("file", "not a folder")])
 def test_save_refuses_single_file_targets(tmp_path, target, match):
     (tmp_path / "file").write_bytes(b"keep me")
     with pytest.raises(InvalidArgumentError, match=match):

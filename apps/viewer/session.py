@@ -13,13 +13,14 @@ import torch
 import scenegen
 from scenegen.edit import EditSession
 from scenegen.errors import InvalidArgumentError
+from scenegen.io import splat_format, splat_suffixes
 from scenegen.render.views import framing, scene_up
 
 from .orbit import OrbitCamera
 from .renderers import make_renderer
 
 BACKGROUND = (0.1, 0.1, 0.12)
-SCENE_SUFFIXES = (".zip", ".ply", ".splat")
+SCENE_SUFFIXES = (".zip", *splat_suffixes())
 
 
 class ViewerSession:
@@ -175,8 +176,8 @@ class ViewerSession:
     def save(self, path=None) -> Path:
         """Save the scene (with its journal of edits) as a native scene folder or .zip."""
         path = Path(path) if path is not None else self.path
-        if path is None or path.suffix.lower() in (".ply", ".splat"):
-            raise InvalidArgumentError("save as a native scene: a folder or a .zip (a .ply or .splat keeps no objects)")
+        if path is None or splat_format(path) is not None:
+            raise InvalidArgumentError("save as a native scene: a folder or a .zip (a splat file keeps no objects)")
         scenegen.save(self.scene, path)
         self.path = path
         self.modified = False

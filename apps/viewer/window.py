@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QDoubleSpin
                                QToolBar, QVBoxLayout, QWidget)
 
 from scenegen.errors import ScenegenError
+from scenegen.io import splat_format, splat_suffixes
 
 from .gizmo import AXIS_COLOURS, RING_COLOUR, Gizmo
 from .session import ViewerSession
@@ -478,13 +479,13 @@ class ViewerWindow(QMainWindow):
         self.set_session(session)
 
     def open_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open scene", "", "Scenes (*.zip *.ply *.splat scene.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open scene", "", "Scenes (*.zip " + " ".join("*" + s for s in splat_suffixes()) + " scene.json)")
         if path:
             self.open_path(Path(path).parent if Path(path).name == "scene.json" else path)
 
     @needs_scene
     def save(self):
-        if self.session.path is None or self.session.path.suffix.lower() in (".ply", ".splat"):
+        if self.session.path is None or splat_format(self.session.path) is not None:
             return self.save_as()
         self.guarded(self.session.save)
         self.statusBar().showMessage(f"saved {self.session.path}", 4000)

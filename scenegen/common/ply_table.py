@@ -78,45 +78,55 @@ def parse_header(data: bytes, name: str) -> tuple[str, list[PlyElement], int]:
 
 def vertex_table(data: bytes, name: str) -> dict[str, np.ndarray]:
     fmt, elements, offset = parse_header(data, name)
-    vertex_at = next((i for i, e in enumerate(elements) if e.name == "vertex"), None)
-    if vertex_at is None:
+    if not any(e.name == "vertex" for e in elements):
         raise FormatError(f"{name}: the PLY has no 'vertex' element, so it holds no Gaussians")
-    vertex = elements[vertex_at]
-    if vertex.has_list:
-        raise FormatError(f"{name}: the vertex element has a list property; a 3DGS PLY has scalar properties only")
-    names = [p for p, _ in vertex.properties]
+    return element_table(data, name, "vertex", parsed=(fmt, elements, offset))
+
+
+def element_table(data: bytes, name: str, element: str, *, parsed=None) -> dict[str, np.ndarray]:
+    """The columns of one element (name -> [count] array) of a PLY; every count is checked
+    against the bytes that follow before anything is allocated."""
+    fmt, elements, offset = parsed or parse_header(data, name)
+    at = next((i for i, e in enumerate(elements) if e.name == element), None)
+    if at is None:
+        raise FormatError(f"{name}: the PLY has no {element!r} element")
+    wanted = elements[at]
+    if wanted.has_list:
+        raise FormatError(f"{name}: the {element} element has a list property; a splat PLY has scalar properties only")
+    names = [p for p, _ in wanted.properties]
     if not names:
-        raise FormatError(f"{name}: the vertex element has no properties, so it holds no Gaussians")
+        raise FormatError(f"{name}: the {element} element has no properties")
     if fmt == "ascii":
         lines = data[offset:].split(b"\n")
         skip = 0
-        for e in elements[:vertex_at]:
+        for e in elements[:at]:
             skip += e.count
-        if len(lines) < skip + vertex.count:
-            raise FormatError(f"{name}: the header promises {vertex.count} vertices but the file has only {max(len(lines) - skip, 0)} lines for them; the file is truncated")
+        if len(lines) < skip + wanted.count:
+            raise FormatError(f"{name}: the header promises {wanted.count} {element} rows but the file has only "
+                              f"{max(len(lines) - skip, 0)} lines for them; the file is truncated")
         try:
-            rows = [line.split() for line in lines[skip : skip + vertex.count]]
+            rows = [line.split() for line in lines[skip : skip + wanted.count]]
             if any(len(r) != len(names) for r in rows):
                 raise ValueError("row length")
-            table = np.asarray(rows, dtype=np.float64).reshape(vertex.count, len(names))
+            table = np.asarray(rows, dtype=np.float64).reshape(wanted.count, len(names))
         except ValueError:
-            raise FormatError(f"{name}: an ASCII vertex row does not hold {len(names)} numbers; the file is corrupt") from None
+            raise FormatError(f"{name}: an ASCII {element} row does not hold {len(names)} numbers; the file is corrupt") from None
         return {p: table[:, i] for i, p in enumerate(names)}
-    for e in elements[:vertex_at]:
-        if e.has_list:
-            raise FormatError(f"{name}: element {e.name!r} with list properties comes before the vertices; this reader cannot skip it")
-        offset += e.count * np.dtype([(p, t) for p, t in e.properties]).itemsize
     order = "<" if fmt == "binary_little_endian" else ">"
-    dtype = np.dtype([(p, order + t) for p, t in vertex.properties])
-    need = vertex.count * dtype.itemsize
+    for e in elements[:at]:
+        if e.has_list:
+            raise FormatError(f"{name}: element {e.name!r} with list properties comes before {element!r}; this reader cannot skip it")
+        offset += e.count * np.dtype([(p, t) for p, t in e.properties]).itemsize
+    dtype = np.dtype([(p, order + t) for p, t in wanted.properties])
+    need = wanted.count * dtype.itemsize
     have = len(data) - offset
     if need > have:
         raise FormatError(
-            f"{name}: the header promises {vertex.count} vertices ({need} bytes) but only {max(have, 0)} bytes follow; "
+            f"{name}: the header promises {wanted.count} {element} rows ({need} bytes) but only {max(have, 0)} bytes follow; "
             "the file is truncated or its header is wrong"
         )
-    arr = np.frombuffer(data, dtype=dtype, count=vertex.count, offset=offset)
+    arr = np.frombuffer(data, dtype=dtype, count=wanted.count, offset=offset)
     return {p: arr[p] for p in names}
 
 
-__all__ = ["PlyElement", "parse_header", "vertex_table", "PLY_TYPES", "MAX_HEADER_BYTES"]
+__all__ = ["PlyElement", "parse_header", "vertex_table", "element_table", "PLY_TYPES", "MAX_HEADER_BYTES"]

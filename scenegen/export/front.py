@@ -1,4 +1,5 @@
-"""Exports of a scene for other tools: splats (3DGS PLY, .splat), meshes, point clouds, PLY sequences."""
+"""Exports of a scene for other tools: splats (every format of scenegen.io.splat_formats), meshes,
+point clouds, splat sequences."""
 
 from __future__ import annotations
 
@@ -14,20 +15,22 @@ SEQUENCE_FRAMES = 30
 
 
 def export_kind(output: Path, kind: str = "auto") -> str:
-    """What `output` receives: the kind given, or the one its extension implies (.ply and .splat:
-    splats; .glb/.obj/...: a mesh; no extension: a folder of PLY frames)."""
+    """What `output` receives: the kind given, or the one its extension implies (.ply, .splat,
+    .spz, .compressed.ply: splats; .glb/.obj/...: a mesh; no extension: a folder of frames)."""
     if kind != "auto":
         if kind not in EXPORT_KINDS:
             raise InvalidArgumentError(f"unknown export kind {kind!r}; choose one of {('auto',) + EXPORT_KINDS}")
         return kind
+    from ..io.splat_formats import splat_format, splat_suffixes
+
     suffix = output.suffix.lower()
-    if suffix in (".ply", ".splat"):
+    if splat_format(output) is not None:
         return "splats"
     if suffix in MESH_SUFFIXES:
         return "mesh"
     if suffix == "":
         return "sequence"
-    raise InvalidArgumentError(f"{output}: cannot tell what to export from the extension {suffix!r}; use .ply/.splat "
+    raise InvalidArgumentError(f"{output}: cannot tell what to export from the extension {suffix!r}; use {'/'.join(splat_suffixes())} "
                                f"(splats), {'/'.join(MESH_SUFFIXES)} (mesh), a folder (PLY sequence), or pass the kind")
 
 
@@ -47,28 +50,28 @@ def only(scene: Scene, names: list[str] | None) -> Scene:
 
 def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objects: list[str] | None = None,
            t: float | None = None, start: float | None = None, end: float | None = None, frames: int | None = None,
-           separate: bool = False, progress: bool = False, **mesh_options) -> dict:
+           separate: bool = False, progress: bool = False, sequence_format: str = "ply", **mesh_options) -> dict:
     """Write `objects` (default: every visible object) of `scene` to `output` as `kind`; returns a
     summary {"kind", "path", ...}. Meshes: each object is fused alone (scenegen.export.mesh), and a
     GLB keeps them as named nodes; `separate` writes one file per object into `output` as a folder
-    instead. Sequences: `frames` times from start to end (default: the scene's time range)."""
+    instead. Sequences: `frames` times from start to end (default: the scene's time range), one
+    file each in `sequence_format` (a splat format's name: ply, spz, ...)."""
     from ..render.paths import path_times
-    from ..io.ply import write_ply
     from ..io.sequence import export_ply_sequence
-    from ..io.splat import write_splat
+    from ..io.splat_formats import splat_format
 
     output = Path(output)
     kind = export_kind(output, kind)
     sub = only(scene, objects)
     if kind == "splats":
+        fmt = splat_format(output)
+        if fmt is None:
+            from ..io.splat_formats import splat_suffixes
+
+            raise InvalidArgumentError(f"{output}: splats are written as {', '.join(splat_suffixes())}")
         gaussians, _ = sub.gaussians_at(t)
-        if output.suffix.lower() == ".splat":
-            write_splat(output, gaussians)
-        elif output.suffix.lower() == ".ply":
-            write_ply(output, gaussians)
-        else:
-            raise InvalidArgumentError(f"{output}: splats are written as .ply (3DGS) or .splat")
-        return {"kind": kind, "path": str(output), "gaussians": len(gaussians)}
+        fmt.write(output, gaussians)
+        return {"kind": kind, "path": str(output), "gaussians": len(gaussians), "format": fmt.name}
     if kind == "points":
         from ..io.mesh import point_cloud, write_point_cloud
 
@@ -79,8 +82,9 @@ def export(scene: Scene, output: str | os.PathLike, *, kind: str = "auto", objec
         if output.suffix:
             raise InvalidArgumentError(f"{output}: a PLY sequence is written into a folder; give a path without an extension")
         times = path_times(scene, frames or _default_frames(scene), start, end)
-        files = export_ply_sequence(sub, output, times)
-        return {"kind": kind, "path": str(output), "frames": len(files), "times": [float(times[0]), float(times[-1])]}
+        files = export_ply_sequence(sub, output, times, format=sequence_format)
+        return {"kind": kind, "path": str(output), "frames": len(files), "times": [float(times[0]), float(times[-1])],
+                "format": sequence_format}
     from ..io.mesh import write_mesh
     from .mesh import extract_meshes
 

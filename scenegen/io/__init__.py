@@ -1,4 +1,4 @@
-"""Reading and writing scenes and splats: 3DGS PLY, .splat, the native scene format, PLY sequences,
+"""Reading and writing scenes and splats: 3DGS PLY, compressed PLY, .splat, .spz, the native scene format, splat sequences,
 meshes, point clouds and PNG images. Making meshes from a scene and the export front door are
 scenegen.export (the old names here still work for one release, see scenegen/deprecated.py)."""
 
@@ -7,10 +7,14 @@ from .mesh import point_cloud, write_mesh, write_point_cloud
 from .ply import read_ply, write_ply
 from .scene_file import FORMAT_VERSION, load, save
 from .sequence import export_ply_sequence
+from .compressed_ply import read_compressed_ply, write_compressed_ply
 from .splat import read_splat, write_splat
+from .spz import read_spz, write_spz
+from .splat_formats import read_splats, splat_format, splat_formats, splat_suffixes, write_splats
 
 __all__ = ["read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence", "write_mesh", "point_cloud",
-           "write_point_cloud", "write_png", "FORMAT_VERSION"]
+           "write_point_cloud", "write_png", "FORMAT_VERSION", "read_splats", "write_splats", "splat_format", "splat_formats",
+           "splat_suffixes", "read_spz", "write_spz", "read_compressed_ply", "write_compressed_ply"]
 
 
 def __getattr__(name: str):

@@ -65,6 +65,11 @@ def read_ply(source, *, on_invalid: str = "raise") -> Gaussians:
     "drop" them, or "repair" (identity rotation for zero quaternions; non-finite rows dropped).
     """
     data, name = read_source(source, what="PLY")
+    return decode_ply(data, name, on_invalid)
+
+
+def decode_ply(data: bytes, name: str, on_invalid: str = "raise") -> Gaussians:
+    """read_ply on bytes already read; `name` names them in errors."""
     table = vertex_table(data, name)
     means = _require(table, ["x", "y", "z"], name)
     dc = _require(table, ["f_dc_0", "f_dc_1", "f_dc_2"], name)

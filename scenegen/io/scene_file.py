@@ -24,8 +24,8 @@ from ..scene import BACKGROUND, Scene, SceneObject, Track
 from ..common.atomic import atomic_path
 from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, motion_from_columns
 from .ply import ply_bytes, read_ply, read_ply_properties
+from .splat_formats import splat_format
 from ..common.source import read_source
-from .splat import read_splat
 
 FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)
 MANIFEST = "scene.json"
@@ -104,8 +104,9 @@ def save(scene: Scene, path: str | os.PathLike) -> Path:
     if not isinstance(scene, Scene):
         raise InvalidArgumentError(f"save expects a Scene, got {type(scene).__name__}; write Gaussians with write_ply")
     path = Path(path)
-    if path.suffix.lower() in (".ply", ".splat"):
-        raise InvalidArgumentError(f"{path}: save writes the native scene format (a folder or .zip); use write_ply/write_splat for single files")
+    if splat_format(path) is not None:
+        raise InvalidArgumentError(f"{path}: save writes the native scene format (a folder or .zip); use write_splats "
+                                   "(scenegen.io) for a single splat file")
     files = scene_to_files(scene)
     if path.suffix.lower() == ".zip":
         with atomic_path(path) as tmp:
@@ -205,15 +206,13 @@ def _load_object(reader: _Reader, entry, where: str) -> SceneObject:
 
 
 def load(path: str | os.PathLike) -> Scene:
-    """Load a native scene (folder or .zip); a 3DGS .ply or .splat loads as a static scene."""
+    """Load a native scene (folder or .zip); a splat file (3DGS .ply, compressed .ply, .splat,
+    .spz: scenegen.io.splat_formats) loads as a static scene."""
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file or folder")
-    suffix = path.suffix.lower()
-    if path.is_file() and suffix == ".ply":
-        return Scene.from_gaussians(read_ply(path), metadata={"source": str(path)})
-    if path.is_file() and suffix == ".splat":
-        return Scene.from_gaussians(read_splat(path), metadata={"source": str(path)})
+    if path.is_file() and splat_format(path) is not None:
+        return Scene.from_gaussians(splat_format(path).read(path), metadata={"source": str(path)})
     if path.is_dir() and not (path / MANIFEST).is_file():
         raise FormatError(f"{path}: is a folder without {MANIFEST}; it is not a scenegen scene")
     reader = _Reader(path)
