@@ -43,7 +43,7 @@ def _formats() -> list[SplatFormat]:
         SplatFormat("ply", (".ply",), read_any_ply, ply_bytes, "nothing (float32)"),
         SplatFormat("splat", (".splat",), read_splat, splat_bytes, "SH beyond degree 0; colours and rotations to 8 bits"),
         SplatFormat("spz", (".spz",), read_spz, spz_bytes,
-                    "positions to 12 fractional bits, scales, colours and opacity to 8 bits, rotations to 10 bits, SH to 5/4 bits"),
+                    "positions to 12 fractional bits, scales, colours and opacity to 8 bits, rotations to a sign and 9 bits, SH to 5/4 bits"),
     ]
 
 
