@@ -102,7 +102,7 @@ def element_table(data: bytes, name: str, element: str, *, parsed=None) -> dict[
         for e in elements[:at]:
             skip += e.count
         if len(lines) < skip + wanted.count:
-            raise FormatError(f"{name}: the header promises {wanted.count} {element} rows but the file has only "
+            raise FormatError(f"{name}: the header promises {wanted.count} {'vertices' if element == 'vertex' else element + ' rows'} but the file has only "
                               f"{max(len(lines) - skip, 0)} lines for them; the file is truncated")
         try:
             rows = [line.split() for line in lines[skip : skip + wanted.count]]
@@ -120,9 +120,10 @@ def element_table(data: bytes, name: str, element: str, *, parsed=None) -> dict[
     dtype = np.dtype([(p, order + t) for p, t in wanted.properties])
     need = wanted.count * dtype.itemsize
     have = len(data) - offset
+    rows = "vertices" if element == "vertex" else f"{element} rows"
     if need > have:
         raise FormatError(
-            f"{name}: the header promises {wanted.count} {element} rows ({need} bytes) but only {max(have, 0)} bytes follow; "
+            f"{name}: the header promises {wanted.count} {rows} ({need} bytes) but only {max(have, 0)} bytes follow; "
             "the file is truncated or its header is wrong"
         )
     arr = np.frombuffer(data, dtype=dtype, count=wanted.count, offset=offset)
