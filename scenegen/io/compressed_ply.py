@@ -19,8 +19,6 @@ to 1/255, SH to 1/32 (in [-4, 4)).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -30,6 +28,7 @@ from ..errors import FormatError
 from ..gaussians import Gaussians
 from ..version import __version__
 from .ply import apply_invalid_policy, decode_ply
+from .splat_packing import from_smallest_three, morton_order, smallest_three
 
 C0 = 0.28209479177387814
 CHUNK = 256
@@ -37,7 +36,6 @@ BOUNDS = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z", "min_scale_x", "
           "max_scale_x", "max_scale_y", "max_scale_z", "min_r", "min_g", "min_b", "max_r", "max_g", "max_b"]
 PACKED = ["packed_position", "packed_rotation", "packed_scale", "packed_color"]
 SCALE_LIMIT = 20.0
-_HALF_SQRT2 = math.sqrt(2.0) * 0.5
 
 
 def is_compressed_ply(head: bytes) -> bool:
@@ -108,13 +106,7 @@ def _decode(data: bytes, name: str, on_invalid: str) -> Gaussians:
     axes = (("x", 21, 11), ("y", 11, 10), ("z", 0, 11))
     means = np.stack([_lerp(b[f"min_{a}"], b[f"max_{a}"], _unorm(pos, s, k)) for a, s, k in axes], 1)
     scales = np.stack([_lerp(b[f"min_scale_{a}"], b[f"max_scale_{a}"], _unorm(scl, s, k)) for a, s, k in axes], 1)
-    largest = (rot >> 30).astype(np.int64)
-    three = np.stack([(_unorm(rot, s, 10) - 0.5) / _HALF_SQRT2 for s in (20, 10, 0)], 1)
-    quats = np.empty((n, 4))
-    others = np.array([[j for j in range(4) if j != i] for i in range(4)])[largest]  # [n, 3]
-    rows = np.arange(n)[:, None]
-    quats[rows, others] = three
-    quats[np.arange(n), largest] = np.sqrt(np.clip(1 - (three ** 2).sum(1), 0, None))
+    quats = from_smallest_three((rot >> 30).astype(np.int64), np.stack([_unorm(rot, s, 10) for s in (20, 10, 0)], 1))
     rgb_t = np.stack([_unorm(col, s, 8) for s in (24, 16, 8)], 1)
     if len(chunk_props) == 18:
         rgb = np.stack([_lerp(b[f"min_{c}"], b[f"max_{c}"], rgb_t[:, i]) for i, c in enumerate("rgb")], 1)
@@ -131,31 +123,6 @@ def _decode(data: bytes, name: str, on_invalid: str) -> Gaussians:
     g = Gaussians(torch.from_numpy(means).float(), torch.from_numpy(scales).float(), torch.from_numpy(quats).float(),
                   torch.from_numpy(np.log(alpha) - np.log1p(-alpha)).float(), torch.from_numpy(sh).float())
     return apply_invalid_policy(g, on_invalid, name)
-
-
-def _part1by2(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.uint64) & 0x3FF
-    v = (v | (v << 16)) & 0xFF0000FF
-    v = (v | (v << 8)) & 0x0300F00F
-    v = (v | (v << 4)) & 0x030C30C3
-    return (v | (v << 2)) & 0x09249249
-
-
-def morton_order(means: torch.Tensor) -> torch.Tensor:
-    """The order compressed PLY writes splats in: by the 30-bit Morton code of their position in
-    the bounding box (stable, so ties keep their order); the identity where the box is flat or
-    not finite."""
-    p = means.detach().cpu().double().numpy()
-    if len(p) == 0:
-        return torch.zeros(0, dtype=torch.long)
-    lo, hi = p.min(0), p.max(0)
-    extent = hi - lo
-    if not np.isfinite(extent).all() or (extent == 0).all():
-        return torch.arange(len(p))
-    mul = np.where(extent > 0, 1024 / np.where(extent > 0, extent, 1), 0)
-    cells = np.minimum(1023, np.floor((p - lo) * mul)).astype(np.int64)
-    code = (_part1by2(cells[:, 2]) << 2) | (_part1by2(cells[:, 1]) << 1) | _part1by2(cells[:, 0])
-    return torch.from_numpy(np.argsort(code, kind="stable"))
 
 
 def _norm(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -202,13 +169,7 @@ def compressed_ply_bytes(gaussians: Gaussians) -> bytes:
     rgb = _norm(colour, b[:, 12:15], b[:, 15:18])
     alpha = 1 / (1 + np.exp(-g.opacities.numpy().astype(np.float64)))
     color = (_quantise(rgb[:, 0], 8) << 24) | (_quantise(rgb[:, 1], 8) << 16) | (_quantise(rgb[:, 2], 8) << 8) | _quantise(alpha, 8)
-    q = g.quats.numpy().astype(np.float64)
-    norm = np.linalg.norm(q, axis=1, keepdims=True)
-    q = np.where(norm > 0, q / np.where(norm > 0, norm, 1), np.array([1.0, 0.0, 0.0, 0.0]))
-    largest = np.argmax(np.abs(q), axis=1)
-    q = q * np.where(q[np.arange(n), largest] < 0, -1.0, 1.0)[:, None]
-    others = np.array([[j for j in range(4) if j != i] for i in range(4)])[largest]
-    three = q[np.arange(n)[:, None], others] * _HALF_SQRT2 + 0.5
+    largest, three = smallest_three(g.quats.numpy())
     rotation = (largest.astype(np.uint32) << 30) | (_quantise(three[:, 0], 10) << 20) | (_quantise(three[:, 1], 10) << 10) \
         | _quantise(three[:, 2], 10)
     packed = np.stack([position, rotation, scale, color], 1).astype("<u4")

@@ -14,18 +14,18 @@ import math
 import os
 import re
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 
 from ..camera import Cameras
-from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsafePathError, UnsupportedVersionError
+from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsupportedVersionError
 from ..scene import BACKGROUND, Scene, SceneObject, Track
 from ..common.atomic import atomic_path
 from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, motion_from_columns
 from .ply import ply_bytes, read_ply, read_ply_properties
 from .splat_formats import splat_format
-from ..common.source import read_source
+from ..common.members import MemberReader, safe_relpath
 
 FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)
 MANIFEST = "scene.json"
@@ -126,57 +126,6 @@ def save(scene: Scene, path: str | os.PathLike) -> Path:
     return path
 
 
-def _safe_relpath(rel, where: str) -> str:
-    if not isinstance(rel, str) or not rel:
-        raise FormatError(f"{where}: a file path in the manifest is missing or not a string")
-    p = PurePosixPath(rel)
-    if len(rel) > 1024 or any(ord(ch) < 32 for ch in rel):
-        raise FormatError(f"{where}: the manifest names a file path that is too long or holds control characters")
-    if "\\" in rel or p.is_absolute() or ".." in p.parts or rel.startswith("~") or ":" in rel:
-        raise UnsafePathError(f"{where}: the manifest names {rel!r}, which points outside the scene; refusing to read it")
-    return str(p)
-
-
-class _Reader:
-    def __init__(self, path: Path):
-        self.path = path
-        self.zip = None
-        if path.is_file():
-            try:
-                self.zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-                raise FormatError(f"{path}: not a readable zip scene ({exc})") from None
-
-    def read(self, rel: str, limit: int) -> bytes:
-        where = f"{self.path}"
-        if self.zip is not None:
-            try:
-                info = self.zip.getinfo(rel)
-            except KeyError:
-                raise FormatError(f"{where}: the archive has no {rel!r}, which the manifest names") from None
-            if info.file_size > limit:
-                raise FormatError(f"{where}: member {rel!r} claims {info.file_size} bytes, over the {limit}-byte limit")
-            try:
-                with self.zip.open(info) as fh:
-                    data = fh.read(limit + 1)
-            except Exception as exc:  # decompressors raise their own types (zlib.error, lzma.LZMAError, ...)
-                raise FormatError(f"{where}: member {rel!r} cannot be read ({type(exc).__name__}: {exc})") from None
-            if len(data) > limit:
-                raise FormatError(f"{where}: member {rel!r} is over the {limit}-byte limit")
-            return data
-        try:
-            target = (self.path / rel).resolve()
-            inside = target.is_relative_to(self.path.resolve())
-            exists = target.is_file()
-        except (OSError, ValueError) as exc:
-            raise FormatError(f"{where}: the manifest names {rel!r}, which cannot be opened ({exc})") from None
-        if not inside:
-            raise UnsafePathError(f"{where}: {rel!r} resolves outside the scene folder; refusing to read it")
-        if not exists:
-            raise FormatError(f"{where}: {rel!r}, which the manifest names, is missing")
-        return read_source(target, what="scene member", max_bytes=limit)[0]
-
-
 def _number(value, what: str, where: str) -> float:
     try:
         ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
@@ -187,11 +136,11 @@ def _number(value, what: str, where: str) -> float:
     return float(value)
 
 
-def _load_object(reader: _Reader, entry, where: str) -> SceneObject:
+def _load_object(reader: MemberReader, entry, where: str) -> SceneObject:
     if not isinstance(entry, dict):
         raise FormatError(f"{where}: each object entry must be a JSON object")
     name = entry.get("name")
-    rel = _safe_relpath(entry.get("ply"), where)
+    rel = safe_relpath(entry.get("ply"), where)
     data = reader.read(rel, MAX_MEMBER_BYTES)
     gaussians = read_ply(data)
     try:
@@ -215,7 +164,7 @@ def load(path: str | os.PathLike) -> Scene:
         return Scene.from_gaussians(splat_format(path).read(path), metadata={"source": str(path)})
     if path.is_dir() and not (path / MANIFEST).is_file():
         raise FormatError(f"{path}: is a folder without {MANIFEST}; it is not a scenegen scene")
-    reader = _Reader(path)
+    reader = MemberReader(path)
     where = f"{path}/{MANIFEST}"
     raw = reader.read(MANIFEST, MAX_MANIFEST_BYTES)
     try:

@@ -34,6 +34,7 @@ from ..common.source import read_source
 from ..errors import FormatError, InvalidArgumentError, UnsupportedVersionError
 from ..gaussians import Gaussians
 from .ply import apply_invalid_policy
+from .splat_packing import flip_axes
 
 log = logging.getLogger("scenegen.io")
 MAGIC = b"NGSP"
@@ -42,9 +43,6 @@ COLOUR_SCALE = 0.15
 SH_BITS = (5, 4)  # band 1, higher bands
 MAX_COMPRESSION = 1032  # what deflate and ZSTD can reach at most on these streams: bounds a header's count
 _COEFFS = {0: 0, 1: 3, 2: 8, 3: 15, 4: 24}
-# which axes' signs each SH coefficient (0..23, 3DGS order) takes on when axes change sign
-_SH_AXES = ("y", "z", "x", "xy", "yz", "", "xz", "", "y", "xyz", "y", "z", "x", "z", "x",
-            "xy", "yz", "xy", "yz", "", "xz", "", "xz", "y")
 # the SPZ_ADOBE_coordinate_system extension: 1..8 name the axis-aligned systems by their signs
 _EXT_COORDINATES = 0xADBE0003
 AXES = ("RUB", "RDF")
@@ -57,19 +55,6 @@ def _system_signs(value: int) -> tuple[int, int, int] | None:
     bits = value - 1
     right, up, front = bits & 1, bits >> 1 & 1, bits >> 2 & 1
     return (1 if right else -1, -1 if up else 1, 1 if front else -1)
-
-
-def _flip(means, quats, sh, signs) -> None:
-    """Turn the splats from one axis-aligned system to another, in place; signs (sx, sy, sz): +1
-    where an axis agrees between the two, -1 where it is reversed."""
-    sx, sy, sz = signs
-    if (sx, sy, sz) == (1, 1, 1):
-        return
-    axis = {"x": sx, "y": sy, "z": sz}
-    means *= np.array([sx, sy, sz], np.float64)
-    quats[:, 1:] *= np.array([sy * sz, sx * sz, sx * sy], np.float64)
-    if sh.shape[1] > 1:
-        sh[:, 1:] *= np.array([math.prod(axis[a] for a in _SH_AXES[k]) for k in range(sh.shape[1] - 1)], np.float64)[:, None]
 
 
 def _signs_for(axes: str) -> tuple[int, int, int]:
@@ -244,7 +229,7 @@ def _decode(streams, version, n, degree, fractional, signs, name) -> Gaussians:
     sh[:, 0] = dc
     if coeffs:
         sh[:, 1:] = ((np.frombuffer(sh_bytes, np.uint8).reshape(n, coeffs, 3).astype(np.float64) - 128) / 128)[:, :kept]
-    _flip(means, quats, sh, signs)
+    flip_axes(means, quats, sh, signs)
     return Gaussians(torch.from_numpy(means).float(), torch.from_numpy(log_scales).float(), torch.from_numpy(quats).float(),
                      torch.from_numpy(np.log(p) - np.log1p(-p)).float(), torch.from_numpy(sh).float())
 
@@ -283,7 +268,7 @@ def spz_bytes(gaussians: Gaussians, *, axes: str = "RUB") -> bytes:
     means = g.means.numpy().astype(np.float64)
     quats = g.quats.numpy().astype(np.float64)
     sh = g.sh.numpy().astype(np.float64)
-    _flip(means, quats, sh, _signs_for(axes))  # a half turn is its own inverse
+    flip_axes(means, quats, sh, _signs_for(axes))  # a half turn is its own inverse
     fractional = fractional_bits(means)
     fixed = _round(means * (1 << fractional)).astype(np.int64) & 0xFFFFFF
     positions = np.stack([fixed & 0xFF, fixed >> 8 & 0xFF, fixed >> 16], -1).astype(np.uint8)
