@@ -169,9 +169,10 @@ def _render_png(sc, output: Path, views: int, width: int, height: int, time, ele
 
 @app.command()
 def convert(
-    source: Path = typer.Argument(..., help="Input: a native scene or splats (3DGS .ply, compressed .ply, .splat or .spz)."),
-    output: Path = typer.Argument(..., help="Output: splats (.ply, .compressed.ply, .splat, .spz), or .zip or a folder "
-                                  "(native scene)."),
+    source: Path = typer.Argument(..., help="Input: a native scene or splats (3DGS .ply, compressed .ply, .splat, .spz, .sog or meta.json, "
+                                  "KHR_gaussian_splatting .glb/.gltf)."),
+    output: Path = typer.Argument(..., help="Output: splats (.ply, .compressed.ply, .splat, .spz, .sog, meta.json with "
+                                  "its images beside it, .glb, .gltf), or .zip or a folder (native scene)."),
     time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time for single-file outputs."),
     repair: bool = typer.Option(False, help="Repair invalid rotations and drop non-finite splats when reading."),
 ):
@@ -194,10 +195,12 @@ def convert(
 
 @app.command("export")
 def export_cmd(
-    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), or splats (3DGS .ply, compressed .ply, .splat or .spz)."),
-    output: Path = typer.Argument(..., help="Where to write: .ply/.compressed.ply/.splat/.spz (splats), .glb/.obj/.ply/.stl "
-                                  "(mesh, with --kind mesh for .ply), a .ply point cloud (--kind points), or a folder (a "
-                                  "sequence of splat files, --format)."),
+    scene: Path = typer.Argument(..., help="A native scene (folder or .zip), or splats (3DGS .ply, compressed .ply, .splat, "
+                               ".spz, .sog, meta.json, .glb/.gltf)."),
+    output: Path = typer.Argument(..., help="Where to write: .ply/.compressed.ply/.splat/.spz/.sog/meta.json (splats), .glb/.gltf/"
+                                  ".obj/.ply/.stl (mesh; --kind mesh for .ply, --kind splats for KHR_gaussian_splatting "
+                                  ".glb/.gltf), a .ply point cloud (--kind points), or a folder (a sequence of splat "
+                                  "files, --format)."),
     kind: str = typer.Option("auto", help="auto (from the extension), splats, mesh, points, sequence."),
     objects: list[str] = typer.Option([], "--object", help="Export only this object (repeatable; 'background' is one)."),
     time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time (default: start)."),
@@ -205,7 +208,7 @@ def export_cmd(
     end: Optional[float] = typer.Option(None, help="Sequence: time of the last frame (default: end of the scene)."),
     frames: Optional[int] = typer.Option(None, min=1, help="Sequence: number of frames (default: one per capture time)."),
     sequence_format: str = typer.Option("ply", "--format", help="Sequence: the splat format of each frame: ply, "
-                                        "compressed-ply, splat or spz."),
+                                        "compressed-ply, splat, spz, sog or gltf."),
     separate: bool = typer.Option(False, help="Mesh: one file per object, in OUTPUT as a folder."),
     views: str = typer.Option("auto", help="Mesh: cameras to fuse from, auto, sphere or capture."),
     num_views: int = typer.Option(64, min=1, help="Mesh: number of views on the sphere."),

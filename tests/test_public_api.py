@@ -25,7 +25,8 @@ def test_subpackage_names():
     assert set(scenegen.io.__all__) == {"read_ply", "write_ply", "read_splat", "write_splat", "load", "save", "export_ply_sequence",
                                         "write_mesh", "point_cloud", "write_point_cloud", "write_png", "FORMAT_VERSION",
                                         "read_splats", "write_splats", "splat_format", "splat_formats", "splat_suffixes",
-                                        "read_spz", "write_spz", "read_compressed_ply", "write_compressed_ply"}
+                                        "read_spz", "write_spz", "read_compressed_ply", "write_compressed_ply",
+                                        "read_sog", "write_sog", "read_gltf_splats", "write_gltf_splats"}
     assert set(scenegen.export.__all__) == {"export", "export_kind", "extract_mesh", "extract_meshes", "mesh_views", "sphere_views"}
     assert {"EditSession", "OPERATIONS", "in_box", "split_selection", "replay", "object_at"} <= set(scenegen.edit.__all__)
     assert {"load_dataset", "Dataset", "detect_format", "FORMATS"} <= set(scenegen.data.__all__)

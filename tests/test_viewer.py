@@ -281,3 +281,44 @@ def test_empty_window_ignores_controls_until_a_scene_opens(scene, tmp_path):
     window.open_path(tmp_path / "scene.zip")
     assert window.session is not None and window.view.image is not None
     window.close()
+
+
+def test_window_opens_every_splat_format_from_the_dialog_and_by_drop(scene, tmp_path, monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+    from apps.viewer.window import ViewerWindow
+    from scenegen.io import splat_formats, write_splats
+
+    app = QApplication.instance() or QApplication([])
+    window = ViewerWindow(settings=QSettings(str(tmp_path / "viewer.ini"), QSettings.IniFormat))
+    window.show()
+    app.processEvents()
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warnings.append(args[-1]))
+    gaussians, _ = scene.gaussians_at(0.0)
+    offered = []
+    for fmt in splat_formats():
+        for suffix in fmt.suffixes:
+            path = write_splats(tmp_path / fmt.name / ("meta.json" if suffix == "meta.json" else f"splats{suffix}"), gaussians)
+            chosen = path if suffix.startswith(".compressed") or suffix in (".glb", "meta.json") else None
+            if chosen is not None:  # File > Open, with the file the dialog offers by its filter
+                monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (offered.append(args[3]) or str(chosen), ""))
+                window.open_dialog()
+            else:
+                data = QMimeData()
+                data.setUrls([QUrl.fromLocalFile(str(path))])
+                window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
+            assert warnings == [], (path, warnings)
+            assert window.session.path == path and window.session.scene.num_gaussians == len(gaussians)
+            assert window.view.image is not None
+    assert all(f"*{s}" in offered[0] for f in splat_formats() for s in f.suffixes)
+    # a mesh GLB is not splats: the window says so and keeps what it shows
+    import trimesh
+
+    trimesh.creation.box().export(tmp_path / "mesh.glb")
+    shown = window.session
+    window.open_path(tmp_path / "mesh.glb")
+    assert window.session is shown and "KHR_gaussian_splatting" in warnings[-1]
+    window.close()

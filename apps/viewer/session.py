@@ -43,7 +43,7 @@ class ViewerSession:
 
     @classmethod
     def open(cls, path, renderer: str = "auto", **kwargs) -> "ViewerSession":
-        """A session on the native scene, 3DGS .ply or .splat at `path`."""
+        """A session on the native scene or splat file (any of scenegen.io.splat_formats) at `path`."""
         return cls(scenegen.load(path), Path(path), renderer, **kwargs)
 
     # The camera

@@ -16,7 +16,8 @@ SEQUENCE_FRAMES = 30
 
 def export_kind(output: Path, kind: str = "auto") -> str:
     """What `output` receives: the kind given, or the one its extension implies (.ply, .splat,
-    .spz, .compressed.ply: splats; .glb/.obj/...: a mesh; no extension: a folder of frames)."""
+    .spz, .sog, meta.json, .compressed.ply: splats; .glb/.gltf/.obj/...: a mesh (splats in glTF
+    with kind "splats"); no extension: a folder of frames)."""
     if kind != "auto":
         if kind not in EXPORT_KINDS:
             raise InvalidArgumentError(f"unknown export kind {kind!r}; choose one of {('auto',) + EXPORT_KINDS}")
@@ -24,9 +25,10 @@ def export_kind(output: Path, kind: str = "auto") -> str:
     from ..io.splat_formats import splat_format, splat_suffixes
 
     suffix = output.suffix.lower()
-    if splat_format(output) is not None:
+    fmt = splat_format(output)
+    if fmt is not None and fmt.name != "gltf":
         return "splats"
-    if suffix in MESH_SUFFIXES:
+    if suffix in MESH_SUFFIXES or fmt is not None:
         return "mesh"
     if suffix == "":
         return "sequence"

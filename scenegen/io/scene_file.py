@@ -156,7 +156,8 @@ def _load_object(reader: MemberReader, entry, where: str) -> SceneObject:
 
 def load(path: str | os.PathLike) -> Scene:
     """Load a native scene (folder or .zip); a splat file (3DGS .ply, compressed .ply, .splat,
-    .spz: scenegen.io.splat_formats) loads as a static scene."""
+    .spz, .sog, meta.json, KHR_gaussian_splatting .glb/.gltf: scenegen.io.splat_formats) loads
+    as a static scene."""
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file or folder")

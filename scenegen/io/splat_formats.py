@@ -24,16 +24,21 @@ class SplatFormat:
     read: Callable[..., Gaussians]
     encode: Callable[[Gaussians], bytes]
     lost: str  # what writing loses, for the README and --help
+    writer: Callable[..., Path] | None = None  # for formats whose file name picks a layout (.gltf / .glb, meta.json / .sog)
 
     def write(self, path: str | os.PathLike, gaussians: Gaussians) -> Path:
         path = Path(path)
+        if self.writer is not None:
+            return self.writer(path, gaussians)
         atomic_write_bytes(path, self.encode(gaussians))
         return path
 
 
 def _formats() -> list[SplatFormat]:
     from .compressed_ply import compressed_ply_bytes, read_any_ply, read_compressed_ply
+    from .gltf_splats import glb_bytes, read_gltf_splats, write_gltf_splats
     from .ply import ply_bytes
+    from .sog import read_sog, sog_bytes, write_sog
     from .splat import read_splat, splat_bytes
     from .spz import read_spz, spz_bytes
 
@@ -44,6 +49,11 @@ def _formats() -> list[SplatFormat]:
         SplatFormat("splat", (".splat",), read_splat, splat_bytes, "SH beyond degree 0; colours and rotations to 8 bits"),
         SplatFormat("spz", (".spz",), read_spz, spz_bytes,
                     "positions to 12 fractional bits, scales, colours and opacity to 8 bits, rotations to a sign and 9 bits, SH to 5/4 bits"),
+        SplatFormat("sog", (".sog", "meta.json"), read_sog, sog_bytes,
+                    "positions to 16 bits of a log range, scales, colours and SH to 256-entry codebooks, rotations to 8 bits a "
+                    "component, opacity to 8 bits, SH vectors to a palette of 1024-16384", write_sog),
+        SplatFormat("gltf", (".glb", ".gltf"), read_gltf_splats, glb_bytes,
+                    "nothing but float32 rounding of linear scales and opacities (KHR_gaussian_splatting)", write_gltf_splats),
     ]
 
 
