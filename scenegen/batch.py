@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .common.atomic import atomic_write_bytes
+from .common.atomic import atomic_write_bytes, output_folder
 from .errors import InvalidArgumentError, ScenegenError
 
 BATCH_FILE = "batch.json"
@@ -178,7 +178,7 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, ad
         raise InvalidArgumentError(f"cpus per capture must be > 0 and gpus >= 0; got cpus={cpus}, gpus={gpus}")
     out = Path(out)
     captures = plan(inputs)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     entries: dict[str, dict] = {}
     todo = []
     for capture in captures:

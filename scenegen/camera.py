@@ -105,6 +105,8 @@ class Camera:
     @classmethod
     def look_at(cls, eye, target, up=(0.0, 0.0, 1.0), *, fov_deg: float = 60.0, width: int = 640, height: int = 480) -> "Camera":
         """Camera at `eye` looking at `target`, with `up` pointing up in the image."""
+        if not isinstance(fov_deg, (int, float)) or not 0.0 < float(fov_deg) < 180.0:
+            raise InvalidArgumentError(f"look_at: the field of view must be between 0 and 180 degrees, got {fov_deg!r}")
         eye_t = torch.as_tensor(eye, dtype=torch.float32)
         forward = torch.as_tensor(target, dtype=torch.float32) - eye_t
         if forward.norm() < 1e-9:

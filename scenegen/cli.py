@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -79,6 +80,26 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print the report as
     Console().print(table)
 
 
+def finite(value: float | None) -> float | None:
+    """Option callback: nan and inf are refused (the float type and its min/max take them)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def parse_colour(text: str, option: str = "--background") -> list[float]:
+    """Three numbers r,g,b in [0, 1] from "r,g,b"."""
+    from .errors import InvalidArgumentError
+
+    try:
+        rgb = [float(v) for v in text.split(",")]
+    except ValueError:
+        rgb = []
+    if len(rgb) != 3 or not all(0.0 <= v <= 1.0 for v in rgb):  # nan fails the comparison too
+        raise InvalidArgumentError(f"{option} must be three numbers r,g,b from 0 to 1, like 1,1,1; got {text!r}")
+    return rgb
+
+
 def parse_size(size: str, option: str = "--size") -> tuple[int, int]:
     """(width, height) from "WxH", or an InvalidArgumentError naming the option."""
     from .errors import InvalidArgumentError
@@ -102,18 +123,19 @@ def render_cmd(
                                 "video along --path."),
     views: int = typer.Option(1, min=1, max=64, help="PNG: number of views on an orbit around the scene."),
     size: str = typer.Option("512x512", help="Image size WxH of each view or video frame."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to render (PNG default: start; "
+    time: Optional[float] = typer.Option(None, "--time", "-t", callback=finite, help="Scene time to render (PNG default: start; "
                                          "a video with --time stays at that time)."),
     path: str = typer.Option("orbit", help="Video: the camera path, 'orbit', 'capture' (the capture cameras) or a "
                              "keyframe JSON file (scenegen keyframes or a nerfstudio camera_path.json)."),
     frames: Optional[int] = typer.Option(None, min=1, help="Video: number of frames (default: 96 for an orbit, one per "
                                          "capture camera or camera_path entry)."),
-    fps: float = typer.Option(24.0, min=1.0, help="Video: frames per second."),
-    start: Optional[float] = typer.Option(None, help="Video: scene time of the first frame (default: the path's times, "
+    fps: float = typer.Option(24.0, callback=finite, min=1.0, help="Video: frames per second."),
+    start: Optional[float] = typer.Option(None, callback=finite, help="Video: scene time of the first frame (default: the path's times, "
                                           "else the start of the scene)."),
-    end: Optional[float] = typer.Option(None, help="Video: scene time of the last frame (default: the end of the scene)."),
-    elevation: float = typer.Option(25.0, help="Orbit elevation in degrees."),
-    fov: float = typer.Option(45.0, help="Horizontal field of view in degrees (orbits and keyframes without one)."),
+    end: Optional[float] = typer.Option(None, callback=finite, help="Video: scene time of the last frame (default: the end of the scene)."),
+    elevation: float = typer.Option(25.0, callback=finite, help="Orbit elevation in degrees."),
+    fov: float = typer.Option(45.0, callback=finite, min=1.0, max=179.0,
+                              help="Horizontal field of view in degrees (orbits and keyframes without one)."),
     background: str = typer.Option("1,1,1", help="Background colour r,g,b in [0, 1]."),
     backend: str = typer.Option("auto", help="Render backend: auto, cpu, torch, gsplat."),
 ):
@@ -123,10 +145,9 @@ def render_cmd(
     from .io import load
 
     width, height = parse_size(size)
-    try:
-        bg = [float(v) for v in background.split(",")]
-    except ValueError:
-        raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
+    bg = parse_colour(background)
+    if output.is_dir():
+        raise InvalidArgumentError(f"-o {output}: is a folder; give a .png or video file name")
     if output.suffix.lower() in VIDEO_SUFFIXES:
         from .render.paths import camera_path, path_times
         from .render.video import render_video
@@ -173,7 +194,7 @@ def convert(
                                   "KHR_gaussian_splatting .glb/.gltf)."),
     output: Path = typer.Argument(..., help="Output: splats (.ply, .compressed.ply, .splat, .spz, .sog, meta.json with "
                                   "its images beside it, .glb, .gltf), or .zip or a folder (native scene)."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time for single-file outputs."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", callback=finite, help="Scene time for single-file outputs."),
     repair: bool = typer.Option(False, help="Repair invalid rotations and drop non-finite splats when reading."),
 ):
     """Convert between the native scene format and the splat formats (each side by its extension)."""
@@ -203,16 +224,17 @@ def export_cmd(
                                   "files, --format)."),
     kind: str = typer.Option("auto", help="auto (from the extension), splats, mesh, points, sequence."),
     objects: list[str] = typer.Option([], "--object", help="Export only this object (repeatable; 'background' is one)."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time (default: start)."),
-    start: Optional[float] = typer.Option(None, help="Sequence: time of the first frame (default: start of the scene)."),
-    end: Optional[float] = typer.Option(None, help="Sequence: time of the last frame (default: end of the scene)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", callback=finite, help="Scene time (default: start)."),
+    start: Optional[float] = typer.Option(None, callback=finite, help="Sequence: time of the first frame (default: start of the scene)."),
+    end: Optional[float] = typer.Option(None, callback=finite, help="Sequence: time of the last frame (default: end of the scene)."),
     frames: Optional[int] = typer.Option(None, min=1, help="Sequence: number of frames (default: one per capture time)."),
     sequence_format: str = typer.Option("ply", "--format", help="Sequence: the splat format of each frame: ply, "
                                         "compressed-ply, splat, spz, sog or gltf."),
     separate: bool = typer.Option(False, help="Mesh: one file per object, in OUTPUT as a folder."),
     views: str = typer.Option("auto", help="Mesh: cameras to fuse from, auto, sphere or capture."),
     num_views: int = typer.Option(64, min=1, help="Mesh: number of views on the sphere."),
-    voxel: Optional[float] = typer.Option(None, help="Mesh: TSDF voxel size in scene units (default: 1/128 of each object's size)."),
+    voxel: Optional[float] = typer.Option(None, callback=finite, min=1e-6,
+                                          help="Mesh: TSDF voxel size in scene units (default: 1/128 of each object's size)."),
     backend: str = typer.Option("auto", help="Render backend for meshing: auto, cpu, torch, gsplat."),
 ):
     """Export a scene or some of its objects: splats, TSDF meshes (GLB/OBJ/PLY), point clouds or a
@@ -372,7 +394,8 @@ def train_cmd(
     dataset: Path = typer.Argument(..., help="A posed dataset: NeRF-synthetic/D-NeRF folder, transforms.json, or COLMAP."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder: scene/, point_cloud.ply, eval.json, renders."),
     steps: int = typer.Option(TRAIN_DEFAULTS.steps, help="Optimisation steps."),
-    downscale: float = typer.Option(TRAIN_DEFAULTS.downscale, help="Train on images at 1/DOWNSCALE resolution."),
+    downscale: float = typer.Option(TRAIN_DEFAULTS.downscale, callback=finite,
+                                    help="Train on images at 1/DOWNSCALE resolution."),
     sh_degree: int = typer.Option(TRAIN_DEFAULTS.sh_degree, min=0, max=3, help="Final spherical-harmonics degree."),
     max_gaussians: int = typer.Option(TRAIN_DEFAULTS.max_gaussians, help="Cap on the number of Gaussians."),
     exposure: bool = typer.Option(False, "--exposure", help="Learn a per-image exposure (gain and offset)."),
@@ -405,18 +428,12 @@ def train_cmd(
     """Fit 3D Gaussians to a posed dataset and evaluate on its held-out views. Datasets whose
     images carry several times (D-NeRF, scenegen synth, videos) get per-Gaussian motion."""
     from .data import load_dataset
-    from .errors import InvalidArgumentError
     from .recon import TrainConfig, train
     from .recon.distributed import finish, world
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _train_in_processes(nproc)
-    bg = None
-    if background is not None:
-        try:
-            bg = [float(v) for v in background.split(",")]
-        except ValueError:
-            raise InvalidArgumentError(f"--background must look like 1,1,1; got {background!r}") from None
+    bg = None if background is None else parse_colour(background)
     ds = load_dataset(dataset, background=bg)
     if object_masks is not None:
         from .data.masks import object_mask_paths
@@ -457,8 +474,8 @@ def batch_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Output folder: one folder per capture, and batch.json."),
     ray_address: Optional[str] = typer.Option(None, "--ray", help="A Ray cluster to run on (auto, ray://HOST:10001); "
                                               "default: start a local Ray on this machine."),
-    cpus: float = typer.Option(2.0, help="CPUs each capture reserves (and torch threads it uses)."),
-    gpus: float = typer.Option(0.0, help="GPUs each capture reserves."),
+    cpus: float = typer.Option(2.0, callback=finite, help="CPUs each capture reserves (and torch threads it uses)."),
+    gpus: float = typer.Option(0.0, callback=finite, help="GPUs each capture reserves."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: reconstruct's for videos and photos, train's for datasets)."),
     motion: str = typer.Option("auto", help="auto, static or dynamic, for every capture."),
     objects: str = typer.Option("auto", help="Split into objects from: auto, masks, motion, geometry, none."),
@@ -497,7 +514,7 @@ def edit_cmd(
                                          "or a scene.json whose history to replay."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to save the edited scene (folder or .zip)."),
     preview: Optional[Path] = typer.Option(None, help="PNG: the scene before | after, from its first capture camera."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time of the preview (default: start)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", callback=finite, help="Scene time of the preview (default: start)."),
     backend: str = typer.Option("auto", help="Render backend of the preview: auto, cpu, torch, gsplat."),
 ):
     """Edit a scene's objects (move, turn, scale, duplicate, delete, insert a mesh, ...), or list

@@ -18,6 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
+from .common.atomic import output_folder
 from .errors import DatasetError, InvalidArgumentError
 
 STAGES = ("frames", "poses", "train", "export")
@@ -136,7 +137,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     start = STAGES.index(from_stage)
     if start == 0 and not (path.is_dir() or (path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS)):
         raise InvalidArgumentError(f"{path}: expected a video ({', '.join(sorted(VIDEO_EXTENSIONS))}) or a folder of images")
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     for name in RESULTS:
         _remove(out / name)
     started = time.perf_counter()

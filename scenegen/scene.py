@@ -7,6 +7,7 @@ time t. `scene.gaussians_at(t)` gives world-space Gaussians with a per-Gaussian 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -247,6 +248,8 @@ class Scene:
         """World-space Gaussians of every visible object at time t (default: start of the range),
         and their object ids [N] (long, 0 = background)."""
         t = self.time_range[0] if t is None else float(t)
+        if not math.isfinite(t):
+            raise InvalidArgumentError(f"the scene time must be a finite number, got {t}")
         parts, ids = [], []
         for oid, obj in enumerate(self.all_objects()):
             if obj.visible and len(obj.gaussians):

@@ -10,14 +10,17 @@ from typing import Optional
 
 import typer
 
+from scenegen.cli import finite
+
 
 def view(
-    scene: Optional[Path] = typer.Argument(None, help="A native scene (folder or .zip), a 3DGS .ply or a .splat."),
+    scene: Optional[Path] = typer.Argument(None, help="A native scene (folder or .zip) or a splat file (.ply, .splat, .spz, "
+                                           ".sog, meta.json, .glb/.gltf, .compressed.ply)."),
     screenshot: Optional[Path] = typer.Option(None, help="Render one frame offscreen from the default view to this PNG and exit."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", help="Scene time to show (default: start)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", callback=finite, help="Scene time to show (default: start)."),
     size: str = typer.Option("960x540", help="View size WxH."),
     benchmark: bool = typer.Option(False, help="Orbit the camera offscreen for a few seconds and print 'fps: X'."),
-    seconds: float = typer.Option(3.0, min=0.1, help="Length of --benchmark in seconds."),
+    seconds: float = typer.Option(3.0, callback=finite, min=0.1, help="Length of --benchmark in seconds."),
     renderer: str = typer.Option("auto", help="auto (OpenGL on a GPU, else scenegen's CPU rasterizer), opengl, cpu."),
 ):
     """The desktop viewer and editor: look at, play, edit and simulate a scene."""

@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import InvalidArgumentError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False):
@@ -17,7 +19,14 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
     is swapped out and removed only after the new one is in place.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not directory and path.is_dir():
+        raise InvalidArgumentError(f"{path}: is a folder; give the name of a file to write")
+    if directory and path.exists() and not path.is_dir():
+        raise InvalidArgumentError(f"{path}: is a file; give the name of a folder to write, or remove the file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InvalidArgumentError(f"{path}: a part of the path above it is a file, not a folder") from None
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         umask = os.umask(0)
@@ -68,3 +77,18 @@ def atomic_write_png(path: str | os.PathLike, image) -> None:
 
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, (image.clamp(0, 1) * 255).round().byte().numpy(), extension=".png")
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """`path` as a folder to write into, made when missing; an InvalidArgumentError when it (or a
+    part of the path above it) is a file, before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidArgumentError(f"{path}: is a file; the output is a folder: give a folder's name")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InvalidArgumentError(f"{path}: a part of the path is a file, not a folder") from None
+    except OSError as exc:
+        raise InvalidArgumentError(f"{path}: cannot make the output folder ({exc.strerror or exc})") from None
+    return path

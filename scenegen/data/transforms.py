@@ -5,7 +5,6 @@ Poses in these files are camera-to-world in OpenGL axes; they are converted to O
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 
 from ..camera import Cameras, flip_opengl_opencv
 from ..errors import DatasetError, FormatError, InvalidArgumentError
+from ..common.values import FLOAT32_MAX, finite_number
 from .dataset import SPLITS, Dataset, check_files_exist, image_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".webp")
@@ -22,12 +22,9 @@ MAX_JSON_BYTES = 256 << 20
 
 
 def read_json(path: Path) -> dict:
-    try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise DatasetError(f"{path}: larger than {MAX_JSON_BYTES} bytes; not a transforms file")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    from ..common.json_file import read_json_file
+
+    data = read_json_file(path, "transforms file", error=DatasetError, max_bytes=MAX_JSON_BYTES)
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected a JSON object at the top level")
     return data
@@ -51,9 +48,7 @@ def _number(d: dict, key: str, where: str, default=None):
     value = d.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise DatasetError(f"{where}: '{key}' must be a finite number, got {value!r}")
-    return float(value)
+    return finite_number(value, f"{where}: '{key}'", error=DatasetError)
 
 
 def _matrix(frame: dict, where: str) -> np.ndarray:
@@ -65,7 +60,7 @@ def _matrix(frame: dict, where: str) -> np.ndarray:
         raise DatasetError(f"{where}: a frame's 'transform_matrix' is not a numeric matrix") from None
     if m.shape == (3, 4):
         m = np.vstack([m, [0, 0, 0, 1]])
-    if m.shape != (4, 4) or not np.isfinite(m).all():
+    if m.shape != (4, 4) or not np.isfinite(m).all() or np.abs(m).max() > FLOAT32_MAX:
         raise DatasetError(f"{where}: a frame's 'transform_matrix' must be a finite 4x4 (or 3x4) matrix, got shape {m.shape}")
     R = m[:3, :3]
     if np.abs(R.T @ R - np.eye(3)).max() > 1e-2 or np.linalg.det(R) <= 0:

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..common.atomic import output_folder
 from ..errors import DatasetError, InvalidArgumentError
 from .dataset import Dataset
 
@@ -171,8 +172,8 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
     width = None
     if max_size is not None and longest > max_size:
         width = max(2, round(info.width * max_size / longest / 2) * 2)
-    images = out_dir / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images = output_folder(out_dir) / "images"
+    images.mkdir(exist_ok=True)
     paths, frame_times, records = [], [], []
     for index, t, rgb in track(iter_frames(video, width=width), description="writing keyframes", total=total,
                                disable=not progress):
@@ -193,7 +194,6 @@ def load_keyframes(out_dir: str | os.PathLike) -> Dataset:
     """The keyframes that `extract_keyframes` (or an image-folder run of `scenegen reconstruct`)
     recorded in out_dir/frames.json, as an unposed Dataset; `.metadata` keeps the manifest's
     video, fps, frames_read, focal_px and per-frame source indices."""
-    import json
 
     import torch
 
@@ -202,7 +202,9 @@ def load_keyframes(out_dir: str | os.PathLike) -> Dataset:
     if not manifest_path.is_file():
         raise DatasetError(f"{out_dir}: no frames.json here; run the frames stage first (without --from-stage)")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        from ..common.json_file import read_json_file
+
+        manifest = read_json_file(manifest_path, "keyframe manifest", error=DatasetError)
         records = manifest["keyframes"]
         paths = [out_dir / r["file"] for r in records]
         times = [float(r["time"]) for r in records] if all(r.get("time") is not None for r in records) else None
@@ -224,8 +226,7 @@ def write_image_manifest(frames: Dataset, out_dir: str | os.PathLike) -> Dataset
 
     from ..common.atomic import atomic_write_bytes
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(out_dir)
     records = [{"file": str(p.resolve()), "index": i, "time": None} for i, p in enumerate(frames.image_paths)]
     manifest = {"video": None, "images": str(frames.root), "frames_read": len(records), "focal_px": None, "keyframes": records}
     atomic_write_bytes(out_dir / "frames.json", json.dumps(manifest, indent=1).encode())

@@ -13,17 +13,17 @@ else as a string.
 
 from __future__ import annotations
 
-import json
 import shlex
 
+from ..common.json_file import parse_json
 from ..errors import InvalidArgumentError
 from .ops import OPERATIONS
 
 
 def _value(text: str):
     try:
-        return json.loads(text)
-    except ValueError:
+        return parse_json(text, "an edit's value", error=InvalidArgumentError)
+    except InvalidArgumentError:
         pass
     if "," in text:
         return [_value(part) for part in text.split(",")]

@@ -17,9 +17,11 @@ import dataclasses
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ..common.values import finite_number, finite_vector, shown
 from ..errors import InvalidArgumentError
 from ..gaussian_motion import GaussianMotion, MotionBasis
 from ..gaussians import Gaussians
@@ -52,22 +54,16 @@ def get_object(scene: Scene, name) -> SceneObject:
 
 
 def vector(value, what: str, size: int = 3) -> Tensor:
-    """A finite float64 vector of `size` numbers."""
+    """A float64 vector of `size` numbers, each finite in float32 (what the scene stores)."""
     try:
-        v = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
-    except (TypeError, ValueError, RuntimeError):
-        raise InvalidArgumentError(f"{what} must be {size} numbers, got {value!r}") from None
-    if v.numel() != size or not torch.isfinite(v).all():
-        raise InvalidArgumentError(f"{what} must be {size} finite numbers, got {value!r}")
-    return v
+        flat = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{what} must be {size} numbers, got {shown(value)}") from None
+    return torch.from_numpy(finite_vector(flat, size, what))
 
 
 def number(value, what: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
-    if positive and value <= 0:
-        raise InvalidArgumentError(f"{what} must be > 0, got {value!r}")
-    return float(value)
+    return finite_number(value, what, positive=positive)
 
 
 def new_name(scene: Scene, name) -> str:

@@ -43,6 +43,7 @@ import torch
 
 from ..common.members import MemberReader, safe_relpath
 from ..common.source import read_source
+from ..common.json_file import parse_json
 from ..errors import FormatError, InvalidArgumentError, UnsupportedVersionError
 from ..gaussians import Gaussians
 from ..version import __version__
@@ -131,10 +132,7 @@ def _container(data: bytes, name: str) -> tuple[dict, bytes | None]:
         text = data
     if len(text) > MAX_JSON_BYTES:
         raise FormatError(f"{name}: {len(text)} bytes of glTF JSON is over the {MAX_JSON_BYTES}-byte limit")
-    try:
-        doc = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise FormatError(f"{name}: not a glTF file (neither GLB nor JSON: {type(exc).__name__}: {str(exc)[:120]})") from None
+    doc = parse_json(text, f"{name} (neither GLB nor glTF JSON)")
     if not isinstance(doc, dict) or not isinstance(doc.get("asset"), dict):
         raise FormatError(f"{name}: a glTF document is a JSON object with an 'asset'")
     version = str(doc["asset"].get("version", ""))[:20]

@@ -10,7 +10,6 @@ versions, paths that leave the folder or archive, and oversized members.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..camera import Cameras
+from ..common.json_file import parse_json
 from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsupportedVersionError
 from ..scene import BACKGROUND, Scene, SceneObject, Track
 from ..common.atomic import atomic_path
@@ -26,6 +26,7 @@ from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, 
 from .ply import ply_bytes, read_ply, read_ply_properties
 from .splat_formats import splat_format
 from ..common.members import MemberReader, safe_relpath
+from ..common.values import finite_number
 
 FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)
 MANIFEST = "scene.json"
@@ -127,13 +128,7 @@ def save(scene: Scene, path: str | os.PathLike) -> Path:
 
 
 def _number(value, what: str, where: str) -> float:
-    try:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
-    except OverflowError:
-        ok = False
-    if not ok:
-        raise FormatError(f"{where}: {what} must be a finite number, got {str(value)[:40]!r}")
-    return float(value)
+    return finite_number(value, f"{where}: {what}", error=FormatError)
 
 
 def _load_object(reader: MemberReader, entry, where: str) -> SceneObject:
@@ -168,10 +163,7 @@ def load(path: str | os.PathLike) -> Scene:
     reader = MemberReader(path)
     where = f"{path}/{MANIFEST}"
     raw = reader.read(MANIFEST, MAX_MANIFEST_BYTES)
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise FormatError(f"{where}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+    manifest = parse_json(raw, where)
     if not isinstance(manifest, dict):
         raise FormatError(f"{where}: the manifest must be a JSON object")
     version = manifest.get("format_version")

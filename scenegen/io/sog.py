@@ -38,6 +38,7 @@ import torch
 
 from ..common.atomic import atomic_write_bytes
 from ..common.members import MemberReader, safe_relpath
+from ..common.json_file import parse_json
 from ..errors import FormatError, UnsupportedVersionError
 from ..gaussians import Gaussians
 from ..version import __version__
@@ -85,10 +86,7 @@ def read_sog(source, *, on_invalid: str = "raise") -> Gaussians:
 
 def _decode(reader: MemberReader, meta_name: str, where: str, on_invalid: str) -> Gaussians:
     raw = reader.read(meta_name, MAX_META_BYTES)
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise FormatError(f"{where}: {meta_name} is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+    meta = parse_json(raw, f"{where} ({meta_name})")
     if not isinstance(meta, dict):
         raise FormatError(f"{where}: {meta_name} must hold a JSON object")
     version = meta.get("version")

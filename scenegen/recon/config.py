@@ -144,13 +144,12 @@ class TrainConfig:
             except yaml.YAMLError as exc:
                 raise InvalidArgumentError(f"--config {path}: not valid YAML ({exc})") from None
         else:
-            import json
+            from ..common.json_file import parse_json
 
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidArgumentError(f"--config {path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
-                                           "use a .yaml or .yml name for YAML") from None
+                data = parse_json(text, f"--config {path}", error=InvalidArgumentError)
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(f"{exc}; use a .yaml or .yml name for YAML") from None
         if isinstance(data, dict) and isinstance(data.get("train"), dict):
             data = data["train"]
         if not isinstance(data, dict):

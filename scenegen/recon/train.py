@@ -49,6 +49,10 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     would be.
     """
     out_dir = None if out is None else Path(out)
+    if out_dir is not None:
+        from ..common.atomic import output_folder
+
+        output_folder(out_dir)  # a file in the way is refused before training, not after
     rank, _ = start()  # data-parallel under torchrun (recon/distributed.py): process 0 writes, all train
     write_dir = out_dir if rank == 0 else None
     progress = progress and rank == 0

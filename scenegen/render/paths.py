@@ -17,9 +17,12 @@ import torch
 
 from ..camera import Camera, Cameras, flip_opengl_opencv
 from ..errors import FormatError, InvalidArgumentError
+from ..common.values import bounded_int, finite_number
 from ..common.views import framing, orbit_cameras, scene_up
 
 PATH_KINDS = ("orbit", "capture")
+MAX_SIDE = 16384  # pixels a side of a rendered frame
+MAX_FRAMES = 100_000
 
 
 def path_times(scene, frames: int, start: float | None = None, end: float | None = None):
@@ -92,16 +95,10 @@ def _resized(cams: Cameras, width: int | None, height: int | None) -> Cameras:
 
 
 def _number(entry: dict, key: str, where: str, default=None) -> float | None:
-    value = entry.get(key, default)
+    value = entry.get(key)
     if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise FormatError(f"{where}.{key} must be a number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise FormatError(f"{where}.{key} must be finite, got {value}")
-    return value
+        return default
+    return finite_number(value, f"{where}.{key}", error=FormatError)
 
 
 def _matrix(value, where: str, shape) -> torch.Tensor:
@@ -153,16 +150,16 @@ def keyframe_path(scene, path: str | os.PathLike, *, frames: int | None = None, 
     entries = data.get(key)
     if not isinstance(entries, list) or not entries:
         raise FormatError(f"{path}: '{key}' must be a non-empty list of cameras")
-    width = int(width or data.get("width") or data.get("render_width") or 640)
-    height = int(height or data.get("height") or data.get("render_height") or 480)
-    if width <= 0 or height <= 0:
-        raise FormatError(f"{path}: the image size must be positive, got {width}x{height}")
+    width = width or bounded_int(data.get("width", data.get("render_width", 640)), f"{path}: width", 1, MAX_SIDE, error=FormatError)
+    height = height or bounded_int(data.get("height", data.get("render_height", 480)), f"{path}: height", 1, MAX_SIDE,
+                                   error=FormatError)
     up = scene_up(scene)
     cams = Cameras.stack([_keyframe_camera(e, f"{path}: {key}[{i}]", width, height, fov, up) for i, e in enumerate(entries)])
     times = [_number(e, "time", f"{path}: {key}[{i}]") for i, e in enumerate(entries)]
     times = torch.tensor(times, dtype=torch.float64) if all(t is not None for t in times) else None
     if frames is None:
-        frames = len(entries) if key == "camera_path" else int(data.get("frames", 96))
+        frames = len(entries) if key == "camera_path" else bounded_int(data.get("frames", 96), f"{path}: frames", 1, MAX_FRAMES,
+                                                                       error=FormatError)
     if frames < 1:
         raise InvalidArgumentError(f"frames must be >= 1, got {frames}")
     s = torch.linspace(0, 1, frames, dtype=torch.float64)

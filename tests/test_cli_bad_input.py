@@ -1,0 +1,115 @@
+"""Every subcommand given bad arguments: a one-line message on stderr (click's usage lines before
+it for usage errors), a non-zero exit, never a Python traceback, and no file it did not write is
+touched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenegen.cli import main
+
+DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo_scene.zip"
+
+
+@pytest.fixture()
+def place(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(DEMO, "scene.zip")
+    Path("folder").mkdir()
+    Path("keep.txt").write_text("keep")
+    Path("deep.json").write_text("[" * 5000 + "]" * 5000)
+    Path("huge.json").write_text(json.dumps({"keyframes": [{"eye": [10 ** 400, 0, 0], "target": [0, 0, 0]}]}))
+    Path("frames.json").write_text(json.dumps({"frames": "abc", "keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0]}]}))
+    Path("fov.json").write_text(json.dumps({"keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0], "fov": None},
+                                                          {"eye": [1, 2, 1], "target": [0, 0, 0], "fov": "wide"}]}))
+    Path("wide.json").write_text(json.dumps({"width": 2 ** 63, "keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0]}]}))
+    return tmp_path
+
+
+BAD = {
+    "render into a folder": ["render", "scene.zip", "-o", "folder"],
+    "render fov 0": ["render", "scene.zip", "-o", "a.png", "--fov", "0"],
+    "render time nan": ["render", "scene.zip", "-o", "a.png", "--time", "nan"],
+    "render background out of range": ["render", "scene.zip", "-o", "a.png", "--background", "5,-1,nan"],
+    "render fps inf": ["render", "scene.zip", "-o", "a.mp4", "--fps", "inf"],
+    "render size": ["render", "scene.zip", "-o", "a.png", "--size", "0x0"],
+    "render unknown option": ["render", "scene.zip", "-o", "a.png", "--shiny"],
+    "render nested camera path": ["render", "scene.zip", "-o", "a.mp4", "--path", "deep.json"],
+    "render camera path overflow": ["render", "scene.zip", "-o", "a.mp4", "--path", "huge.json"],
+    "render camera path frames": ["render", "scene.zip", "-o", "a.mp4", "--path", "frames.json"],
+    "render camera path fov": ["render", "scene.zip", "-o", "a.mp4", "--path", "fov.json"],
+    "convert time nan": ["convert", "scene.zip", "out.ply", "--time", "nan"],
+    "convert from nothing": ["convert", "missing.zip", "out.ply"],
+    "export time inf": ["export", "scene.zip", "out.spz", "--time", "inf"],
+    "export unknown kind": ["export", "scene.zip", "out.spz", "--kind", "hologram"],
+    "export no such object": ["export", "scene.zip", "out.spz", "--object", "nobody"],
+    "dataset of a file": ["dataset", "keep.txt"],
+    "frames of a scene": ["frames", "scene.zip", "-o", "out"],
+    "frames into a file": ["frames", "scene.zip", "-o", "keep.txt"],
+    "reconstruct into a file": ["reconstruct", "folder", "-o", "keep.txt"],
+    "synth of a folder": ["synth", "folder", "-o", "out"],
+    "synth over a file": ["synth", "tabletop-static", "-o", "keep.txt"],
+    "synth unknown": ["synth", "no-such-scene", "-o", "out"],
+    "train into a file": ["train", "folder", "-o", "keep.txt"],
+    "train downscale nan": ["train", "folder", "-o", "out", "--downscale", "nan"],
+    "train background": ["train", "folder", "-o", "out", "--background", "red"],
+    "edit edits folder": ["edit", "scene.zip", "--edits", "folder", "-o", "b.zip"],
+    "edit nested edits": ["edit", "scene.zip", "--edits", "deep.json", "-o", "b.zip"],
+    "edit translate past float32": ["edit", "scene.zip", "--do", "translate cube offset=1e39,0,0", "-o", "b.zip"],
+    "edit nested value": ["edit", "scene.zip", "--do", "translate cube offset=" + "[" * 3000, "-o", "b.zip"],
+    "edit unknown op": ["edit", "scene.zip", "--do", "explode cube", "-o", "b.zip"],
+    "batch of nothing": ["batch", "-o", "out"],
+    "view time nan": ["view", "scene.zip", "--time", "nan", "--screenshot", "a.png"],
+    "unknown command": ["hologram"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_arguments_get_one_line_and_a_non_zero_exit(case, place, capsys):
+    code = main(BAD[case])  # a Python exception escaping here fails the test
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code != 0, case
+    assert err and err[-1].lower().startswith("error"), err
+    assert "Traceback" not in "\n".join(err)
+    assert Path("keep.txt").read_text() == "keep" and Path("scene.zip").read_bytes() == DEMO.read_bytes()
+    assert not Path("b.zip").exists()
+
+
+def test_the_console_script_prints_no_traceback(place):
+    out = subprocess.run([sys.executable, "-m", "scenegen.cli", "render", "scene.zip", "-o", "folder", "--time", "1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "error: -o folder: is a folder; give a .png or video file name"
+
+
+def test_documents_from_outside_are_checked_field_by_field(place):
+    from scenegen.data import load_dataset
+    from scenegen.errors import ScenegenError
+    from scenegen.io import load
+    from scenegen.render.paths import keyframe_path
+
+    scene = load("scene.zip")
+    with pytest.raises(ScenegenError, match="width must be an integer"):
+        keyframe_path(scene, "wide.json")
+    with pytest.raises(ScenegenError, match="RecursionError"):
+        keyframe_path(scene, "deep.json")
+    Path("deep.json").write_text("[" * 100 + "]" * 100)  # deep, but not past Python's parser
+    with pytest.raises(ScenegenError, match="nest deeper than 64"):
+        keyframe_path(scene, "deep.json")
+    frame = {"file_path": "a.png", "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save("a.png")
+    cases = {"'fl_x' must be a finite number": {"fl_x": 10 ** 400, "w": 8, "h": 8, "frames": [frame]},
+             "transform_matrix": {"fl_x": 8, "w": 8, "h": 8, "frames": [{**frame, "transform_matrix": [[1e39] * 4] * 4}]},
+             "not valid JSON": None}
+    for message, doc in cases.items():
+        Path("transforms.json").write_text("[" * 5000 if doc is None else json.dumps(doc))
+        with pytest.raises(ScenegenError, match=message):
+            load_dataset("transforms.json")
