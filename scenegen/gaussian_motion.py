@@ -28,6 +28,9 @@ from .errors import InvalidArgumentError
 from .gaussians import Gaussians
 from .geometry import quat_multiply, quat_normalize, rotation_vector_to_quat
 
+MAX_TERMS = 16  # polynomial degree or Fourier pairs a basis may have (the trainers use 2 and 2)
+
+
 @dataclass
 class MotionBasis:
     t0: float
@@ -38,8 +41,10 @@ class MotionBasis:
     def __post_init__(self):
         if not (math.isfinite(self.t0) and math.isfinite(self.t1) and self.t1 >= self.t0):
             raise InvalidArgumentError(f"MotionBasis needs a finite time range t0 <= t1, got ({self.t0}, {self.t1})")
-        if self.degree < 0 or self.fourier < 0 or self.degree + self.fourier == 0:
-            raise InvalidArgumentError(f"MotionBasis needs degree, fourier >= 0 and at least one term; got {self.degree}, {self.fourier}")
+        terms = (self.degree, self.fourier)
+        if not all(isinstance(v, int) and 0 <= v <= MAX_TERMS for v in terms) or self.degree + self.fourier == 0:
+            raise InvalidArgumentError(f"MotionBasis needs degree and fourier from 0 to {MAX_TERMS} and at least one term; "
+                                       f"got {str(self.degree)[:20]}, {str(self.fourier)[:20]}")
 
     @property
     def size(self) -> int:
@@ -66,8 +71,11 @@ class MotionBasis:
         if not isinstance(d, dict) or d.get("type") != "poly-fourier":
             raise InvalidArgumentError(f"unknown motion basis {d!r}; this version reads type 'poly-fourier'")
         try:
-            return cls(float(d["t0"]), float(d["t1"]), int(d["degree"]), int(d["fourier"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            degree, fourier = d["degree"], d["fourier"]
+            if isinstance(degree, bool) or isinstance(fourier, bool) or not isinstance(degree, int) or not isinstance(fourier, int):
+                raise TypeError(f"degree and fourier must be integers, got {str(degree)[:20]}, {str(fourier)[:20]}")
+            return cls(float(d["t0"]), float(d["t1"]), degree, fourier)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidArgumentError(f"a motion basis needs t0, t1, degree and fourier ({exc})") from None
 
 

@@ -113,3 +113,24 @@ def test_documents_from_outside_are_checked_field_by_field(place):
         Path("transforms.json").write_text("[" * 5000 if doc is None else json.dumps(doc))
         with pytest.raises(ScenegenError, match=message):
             load_dataset("transforms.json")
+
+
+def test_one_number_cannot_ask_for_unbounded_work(place):
+    from scenegen.edit import replay
+    from scenegen.errors import ScenegenError
+    from scenegen.gaussian_motion import MotionBasis
+    from scenegen.io import load
+
+    scene = load("scene.zip")
+    journals = {
+        "count must be an integer from 1": {"op": "insert_mesh", "args": {"path": "keep.txt", "name": "m", "count": 1e9}},
+        "path must name a mesh": {"op": "insert_mesh", "args": {"path": 5, "name": "m"}},
+        "at most 600 s": {"op": "simulate", "args": {"duration": 1e6}},
+        "float32": {"op": "translate", "args": {"object": "cube", "offset": [1e39, 0, 0]}},
+    }
+    for message, entry in journals.items():
+        with pytest.raises(ScenegenError, match=message):
+            replay(scene, [entry])
+    with pytest.raises(ScenegenError, match="from 0 to 16"):
+        MotionBasis.from_dict({"type": "poly-fourier", "t0": 0, "t1": 1, "degree": 100000000, "fourier": 2})
+    assert not scene.history  # nothing half-applied

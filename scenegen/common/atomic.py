@@ -27,14 +27,16 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise InvalidArgumentError(f"{path}: a part of the path above it is a file, not a folder") from None
+    recover(path)
+    prefix = f".{path.name}.{os.getpid()}-"  # the writer's process id: recover() tells a dead writer's leftovers
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
     else:
         # The temporary name ends with the real suffix, for writers that pick a format by extension.
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=f".tmp{path.suffix}", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
@@ -46,7 +48,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
         if directory:
             old = None
             if path.exists():
-                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                old = path.with_name(f".{path.name}.{os.getpid()}-old")
                 os.replace(path, old)
             try:
                 os.replace(tmp, path)
@@ -64,6 +66,46 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
         elif tmp.exists():
             tmp.unlink()
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _remove(p: Path) -> None:
+    shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+
+
+def recover(path: str | os.PathLike) -> bool:
+    """Tidy what a writer of `path` that died mid-save left beside it: its temporary files and
+    folders go, and a previous folder it had moved aside comes back when nothing took its
+    place (so a save killed between its two renames loses nothing). True when one came back."""
+    path = Path(path)
+    restored = False
+    try:
+        leftovers = sorted(path.parent.glob(f".{glob_escape(path.name)}.*-*"))
+    except OSError:
+        return False
+    for p in leftovers:
+        pid, _, rest = p.name[len(path.name) + 2:].partition("-")
+        if not pid.isdigit() or _alive(int(pid)) or not (rest.endswith("old") or ".tmp" in rest):
+            continue
+        if rest == "old" and not os.path.lexists(path):
+            os.replace(p, path)
+            restored = True
+        else:
+            _remove(p)
+    return restored
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -45,7 +45,7 @@ def entry(op: str, args: dict) -> dict:
     if op not in OPERATIONS:
         raise InvalidArgumentError(f"unknown edit {op!r}; the edits are: {', '.join(sorted(OPERATIONS))}")
     args = _plain(dict(args), f"edit {op!r}")
-    if op == "insert_mesh" and args.get("sha256") is None and "path" in args:
+    if op == "insert_mesh" and args.get("sha256") is None and isinstance(args.get("path"), str):
         from pathlib import Path
 
         from .insert import file_digest

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..common.values import finite_number, finite_vector, shown
+from ..common.values import bounded_int, finite_number, finite_vector, shown
 from ..errors import InvalidArgumentError
 from ..gaussian_motion import GaussianMotion, MotionBasis
 from ..gaussians import Gaussians
@@ -34,6 +35,7 @@ OPERATIONS: dict[str, Callable] = {}
 
 # Operations renamed, by their old name: journals that name them still replay.
 RENAMED = {"recolor": "recolour"}
+MAX_MESH_GAUSSIANS = 2_000_000  # Gaussians insert_mesh may put on one mesh
 
 
 def operation(fn: Callable) -> Callable:
@@ -319,7 +321,9 @@ def insert_mesh(scene: Scene, path: str, name: str, position=(0.0, 0.0, 0.0), si
     from .insert import mesh_gaussians
 
     new_name(scene, name)
-    g = mesh_gaussians(path, count=int(number(count, "count", positive=True)), seed=int(number(seed, "seed")),
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InvalidArgumentError(f"insert_mesh: path must name a mesh file, got {shown(path)}")
+    g = mesh_gaussians(path, count=bounded_int(count, "count", 1, MAX_MESH_GAUSSIANS), seed=bounded_int(seed, "seed", 0, 2 ** 32 - 1),
                        size=None if size is None else number(size, "size", positive=True), sha256=sha256)
     T = make_transform(torch.eye(3, dtype=torch.float64), vector(position, "position"))
     scene.add(SceneObject(name, g, Track.from_matrices([scene.time_range[0]], T[None]), metadata={"source": "mesh", "path": str(path)}))

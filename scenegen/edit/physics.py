@@ -30,6 +30,8 @@ from .ops import _replace, get_object, number, operation, vector
 STEP_HZ = 240  # engine steps per second
 MIN_OPACITY = 0.3  # Gaussians that count as solid for the collision hull
 GRAVITY = 9.81
+MAX_SECONDS = 600.0  # longest simulation one edit runs
+MAX_FPS = 1000.0
 
 
 def _engine():
@@ -92,6 +94,8 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
     (default: every visible object); plane: [a, b, c, d] to override the supporting plane."""
     pb = _engine()
     duration, fps = number(duration, "duration", positive=True), number(fps, "fps", positive=True)
+    if duration > MAX_SECONDS or fps > MAX_FPS:
+        raise InvalidArgumentError(f"simulate: at most {MAX_SECONDS:g} s at {MAX_FPS:g} poses a second; got {duration:g} s at {fps:g}")
     density = number(density, "density", positive=True)
     t0 = scene.time_range[1] if start is None else number(start, "start")
     if plane is None:

@@ -10,6 +10,7 @@ versions, paths that leave the folder or archive, and oversized members.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import zipfile
@@ -21,7 +22,7 @@ from ..camera import Cameras
 from ..common.json_file import parse_json
 from ..errors import FormatError, InvalidArgumentError, ScenegenError, UnsupportedVersionError
 from ..scene import BACKGROUND, Scene, SceneObject, Track
-from ..common.atomic import atomic_path
+from ..common.atomic import atomic_path, recover
 from ..gaussian_motion import MotionBasis, motion_column_names, motion_columns, motion_from_columns
 from .ply import ply_bytes, read_ply, read_ply_properties
 from .splat_formats import splat_format
@@ -30,6 +31,7 @@ from ..common.values import finite_number
 
 FORMAT_VERSION = 2  # 2 adds per-Gaussian motion (objects' "motion" entries and PLY columns)
 MANIFEST = "scene.json"
+log = logging.getLogger("scenegen.io")
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_MEMBER_BYTES = 8 << 30
 
@@ -154,6 +156,8 @@ def load(path: str | os.PathLike) -> Scene:
     .spz, .sog, meta.json, KHR_gaussian_splatting .glb/.gltf: scenegen.io.splat_formats) loads
     as a static scene."""
     path = Path(path)
+    if recover(path):
+        log.warning("scenegen: %s: a save was cut off between its renames; the scene saved before it is back in place", path)
     if not path.exists():
         raise FormatError(f"{path}: no such file or folder")
     if path.is_file() and splat_format(path) is not None:

@@ -49,10 +49,6 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
     would be.
     """
     out_dir = None if out is None else Path(out)
-    if out_dir is not None:
-        from ..common.atomic import output_folder
-
-        output_folder(out_dir)  # a file in the way is refused before training, not after
     rank, _ = start()  # data-parallel under torchrun (recon/distributed.py): process 0 writes, all train
     write_dir = out_dir if rank == 0 else None
     progress = progress and rank == 0
@@ -62,6 +58,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, *, out: str | Pat
             raise InvalidArgumentError(f"objects must be a method name, got {objects!r}")
         config = replace(config, objects=objects)  # checked by TrainConfig
     training_device(config.device, config.backend)  # a device that cannot run is refused before any work
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise InvalidArgumentError(f"{out_dir}: is a file; the training output is a folder: give a folder's name")
     method = config.objects
     kind, masks, scratch = Trainer, None, None
     if wants_motion(dataset, config):
