@@ -10,7 +10,9 @@ from torch import Tensor
 
 
 def quat_normalize(q: Tensor, eps: float = 1e-12) -> Tensor:
-    """Unit quaternions. q: [..., 4] (w, x, y, z)."""
+    """Unit quaternions. q: [..., 4] (w, x, y, z); scaled by its largest component first, so
+    that components near float32's limit do not overflow the norm."""
+    q = q / q.detach().abs().amax(dim=-1, keepdim=True).clamp_min(1.0)
     return q / q.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from .camera import Camera, Cameras
+from .common.values import FLOAT32_MAX
 from .errors import InvalidArgumentError
 from .gaussian_motion import GaussianMotion
 from .gaussians import Gaussians
@@ -44,8 +45,8 @@ class Track:
                 f"Track needs rotations [T, 4] and translations [T, 3] for T={n} times, "
                 f"got {list(rotations.shape)} and {list(translations.shape)}"
             )
-        if not (torch.isfinite(times).all() and torch.isfinite(rotations).all() and torch.isfinite(translations).all()):
-            raise InvalidArgumentError("Track keyframes contain NaN or infinite values")
+        if not all(torch.isfinite(x).all() and (x.abs() <= FLOAT32_MAX).all() for x in (times, rotations, translations)):
+            raise InvalidArgumentError("Track keyframes contain NaN, infinite values or values past float32's range")
         if n and (rotations.norm(dim=-1) < 1e-12).any():
             raise InvalidArgumentError("Track rotations contain a zero quaternion")
         order = torch.argsort(times)

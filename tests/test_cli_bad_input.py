@@ -28,6 +28,13 @@ def place(tmp_path, monkeypatch):
     Path("frames.json").write_text(json.dumps({"frames": "abc", "keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0]}]}))
     Path("fov.json").write_text(json.dumps({"keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0], "fov": None},
                                                           {"eye": [1, 2, 1], "target": [0, 0, 0], "fov": "wide"}]}))
+    import torch
+
+    from scenegen.gaussians import Gaussians
+    from scenegen.io import save
+    from scenegen.scene import Scene
+
+    save(Scene(Gaussians.from_points(torch.randn(3, 3) * 1e-3)), "speck.zip")
     Path("wide.json").write_text(json.dumps({"width": 2 ** 63, "keyframes": [{"eye": [1, 1, 1], "target": [0, 0, 0]}]}))
     return tmp_path
 
@@ -48,6 +55,7 @@ BAD = {
     "convert from nothing": ["convert", "missing.zip", "out.ply"],
     "export time inf": ["export", "scene.zip", "out.spz", "--time", "inf"],
     "export unknown kind": ["export", "scene.zip", "out.spz", "--kind", "hologram"],
+    "export a speck as a mesh": ["export", "speck.zip", "speck.glb"],
     "export no such object": ["export", "scene.zip", "out.spz", "--object", "nobody"],
     "dataset of a file": ["dataset", "keep.txt"],
     "frames of a scene": ["frames", "scene.zip", "-o", "out"],
@@ -134,3 +142,72 @@ def test_one_number_cannot_ask_for_unbounded_work(place):
     with pytest.raises(ScenegenError, match="from 0 to 16"):
         MotionBasis.from_dict({"type": "poly-fourier", "t0": 0, "t1": 1, "degree": 100000000, "fourier": 2})
     assert not scene.history  # nothing half-applied
+
+
+def test_saved_scenes_with_garbage_in_them_are_refused_on_load(place):
+    import torch
+
+    from scenegen.errors import ScenegenError
+    from scenegen.gaussian_motion import GaussianMotion, MotionBasis
+    from scenegen.geometry import quat_normalize
+    from scenegen.io import load, save
+    from scenegen.scene import Scene, SceneObject, Track
+
+    scene = load("scene.zip")
+    save(scene, "plain")
+    manifest = json.loads(Path("plain/scene.json").read_text())
+    manifest["cameras"] = {"fx": [50.0], "fy": [50.0], "cx": [32.0], "cy": [24.0], "width": [64], "height": [48],
+                           "c2w": [[[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]]}
+    Path("plain/scene.json").write_text(json.dumps(manifest))
+    with pytest.raises(ScenegenError, match="rigid"):
+        load("plain")
+    manifest["cameras"]["c2w"] = [[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]]
+    manifest["cameras"]["times"] = ["soon"]
+    Path("plain/scene.json").write_text(json.dumps(manifest))
+    with pytest.raises(ScenegenError, match=r"cameras.times\[0\]"):
+        load("plain")
+    g = scene.background.gaussians
+    motion = GaussianMotion.still(len(g), MotionBasis(0.0, 1.0))
+    motion.offsets[0, 0, 0] = float("nan")
+    save(Scene(g, [SceneObject("moving", g, motion=motion)], time_range=(0.0, 1.0)), "moving")
+    with pytest.raises(ScenegenError, match="NaN"):
+        load("moving")
+    with pytest.raises(ScenegenError, match="float32"):
+        Track([0.0], [[1.0, 0, 0, 0]], [[1e39, 0, 0]])
+    assert torch.allclose(quat_normalize(torch.tensor([3e38, 3e38, 0.0, 0.0])), torch.tensor([0.5 ** 0.5, 0.5 ** 0.5, 0, 0]))
+
+
+def test_a_file_path_too_long_for_the_file_system_is_named(place):
+    from scenegen.data import load_dataset
+    from scenegen.errors import DatasetError
+
+    frame = {"file_path": "x" * 300, "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}
+    Path("transforms.json").write_text(json.dumps({"fl_x": 8, "w": 8, "h": 8, "frames": [frame]}))
+    with pytest.raises(DatasetError, match="cannot name a file"):
+        load_dataset("transforms.json")
+
+
+def test_colmap_models_with_impossible_numbers(make_colmap, caplog):
+    import logging
+
+    from scenegen.data import load_dataset
+    from scenegen.errors import DatasetError
+
+    model = make_colmap("txt")
+    points = model.model / "points3D.txt"
+    lines = points.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line and not line.startswith("#"))
+    fields = lines[first].split()
+    lines[first] = " ".join([fields[0], "nan", *fields[2:]])
+    points.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING, logger="scenegen.data"):
+        ds = load_dataset(model.path)
+    assert len(ds.points) == len(model.points) - 1 and "not finite" in caplog.text
+    cameras = model.model / "cameras.txt"
+    text = cameras.read_text().splitlines()
+    row = next(i for i, line in enumerate(text) if line and not line.startswith("#"))
+    parts = text[row].split()
+    text[row] = " ".join(parts[:2] + [str(2 ** 63), parts[3]] + parts[4:])
+    cameras.write_text("\n".join(text) + "\n")
+    with pytest.raises(DatasetError, match="image sides"):
+        load_dataset(model.path)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from scenegen.data import load_dataset
+from scenegen.errors import TrainingError
 from scenegen.recon import TrainConfig, train
 from scenegen.recon.object_trainer import ObjectTrainer, interpolation_matrix, mask_path, read_masks, silhouette_target, wants_objects
 from scenegen.synth import generate, load_spec
@@ -130,6 +131,12 @@ def test_object_checkpoints_resume(box_and_ball, tmp_path):
     assert torch.equal(resumed.params.params["labels"], trainer.params.params["labels"])
     resumed.run(progress=False)
     assert resumed.step == 40
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for key in ("object_trans", "object_keys_reached"):  # a still fit's checkpoint, or a damaged one
+        for bad in ({k: v for k, v in state.items() if k != key}, {**state, key: state[key][:1]}):
+            torch.save(bad, tmp_path / "checkpoint.pt")
+            with pytest.raises(TrainingError, match=key):
+                ObjectTrainer(ds, cfg, tmp_path).load_checkpoint(tmp_path / "checkpoint.pt")
 
 
 def test_silhouettes_follow_what_the_masks_say():

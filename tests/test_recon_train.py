@@ -124,6 +124,28 @@ def test_damaged_checkpoint_is_reported(dataset_dir, tmp_path):
         train(load_dataset(dataset_dir), small_config(steps=5), out=tmp_path, resume=True, progress=False)
 
 
+def test_crafted_checkpoints_are_refused_before_anything_is_used(dataset_dir, tmp_path):
+    ds = load_dataset(dataset_dir)
+    cfg = small_config(steps=20, checkpoint_every=10)
+    Trainer(ds, cfg, tmp_path).run(progress=False, stop_after=10)
+    good = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+
+    def with_(**changes):
+        state = {**good, **changes}
+        return state
+
+    nan_means = {**good["params"], "means": good["params"]["means"].clone().fill_(float("nan"))}
+    inf_scales = {**good["params"], "scales": good["params"]["scales"].clone().fill_(float("inf"))}
+    short = {**good["params"], "opacities": good["params"]["opacities"][:3]}
+    cases = {"NaN": with_(params=nan_means), "infinite": with_(params=inf_scales), "one row per Gaussian": with_(params=short),
+             "'step' must be": with_(step=10 ** 15), "'step'": with_(step=-1000), "'cursor'": with_(cursor=99),
+             "permutation": with_(order=good["order"] + 100), "'exposure'": with_(exposure=good["exposure"][:1])}
+    for message, state in cases.items():
+        torch.save(state, tmp_path / "checkpoint.pt")
+        with pytest.raises(TrainingError, match=message):
+            Trainer(ds, cfg, tmp_path).load_checkpoint(tmp_path / "checkpoint.pt")
+
+
 def test_cli_train(dataset_dir, tmp_path, capsys):
     code = main(["train", str(dataset_dir), "-o", str(tmp_path / "cli"), "--steps", "15", "--sh-degree", "0",
                  "--checkpoint-every", "10"])

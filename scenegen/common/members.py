@@ -79,7 +79,7 @@ class MemberReader:
             target = (self.path / rel).resolve()
             inside = target.is_relative_to(self.path.resolve())
             exists = target.is_file()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a symlink loop
             raise FormatError(f"{where}: the {self.index} names {rel!r}, which cannot be opened ({exc})") from None
         if not inside:
             raise UnsafePathError(f"{where}: {rel!r} resolves outside the {self.kind} folder; refusing to read it")

@@ -7,15 +7,18 @@ an abort or a huge allocation, and it imports nothing heavy.
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import struct
 from dataclasses import dataclass
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..camera import Camera, Cameras
+from ..common.values import FLOAT32_MAX, shown
 from ..errors import DatasetError
 from .dataset import Dataset, check_files_exist
 
@@ -26,6 +29,8 @@ CAMERA_MODELS = {
     9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12), 11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16),
 }
 MODEL_IDS = {name: (i, n) for i, (name, n) in CAMERA_MODELS.items()}
+log = logging.getLogger("scenegen.data")
+MAX_SIDE = 1 << 16  # pixels a side of a camera's image
 SUPPORTED = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV")
 
 
@@ -50,6 +55,11 @@ class ColmapCamera:
             fx, fy, cx, cy = p[:4]; dist = list(p[4:])  # noqa: E702
         else:
             raise DatasetError(f"{where}: camera model {self.model} is not supported ({', '.join(SUPPORTED)} are); undistort the images with COLMAP first")
+        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
+            raise DatasetError(f"{where}: a {self.width}x{self.height} camera; image sides are 1 to {MAX_SIDE} pixels; "
+                               "the model is corrupt")
+        if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in (fx, fy, cx, cy, *dist)) or fx <= 0 or fy <= 0:
+            raise DatasetError(f"{where}: camera parameters {shown(self.params)} must be finite with positive focal lengths")
         return {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "width": self.width, "height": self.height, "distortion": dist or None}
 
 
@@ -262,6 +272,9 @@ def load_colmap(path: str | os.PathLike, background=None) -> Dataset:
     ds = Dataset(image_paths=paths, cameras=Cameras.stack(cameras), background=torch.zeros(3) if background is None else background,
                  root=path, format="colmap")
     if points is not None:
-        ds.points = torch.from_numpy(points[0]).float()
-        ds.point_colours = torch.from_numpy(points[1]).float() / 255.0
+        finite = np.isfinite(points[0]).all(1) & (np.abs(points[0]) <= FLOAT32_MAX).all(1)
+        if not finite.all():
+            log.warning("scenegen: %s: %d of its %d points are not finite numbers; leaving them out", model, int((~finite).sum()), len(finite))
+        ds.points = torch.from_numpy(points[0][finite]).float()
+        ds.point_colours = torch.from_numpy(points[1][finite]).float() / 255.0
     return ds

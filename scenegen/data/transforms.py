@@ -14,7 +14,7 @@ import torch
 
 from ..camera import Cameras, flip_opengl_opencv
 from ..errors import DatasetError, FormatError, InvalidArgumentError
-from ..common.values import FLOAT32_MAX, finite_number
+from ..common.values import FLOAT32_MAX, finite_number, shown
 from .dataset import SPLITS, Dataset, check_files_exist, image_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".webp")
@@ -35,12 +35,15 @@ def resolve_image(root: Path, file_path, where: str) -> Path:
     if not isinstance(file_path, str) or not file_path:
         raise DatasetError(f"{where}: a frame has no 'file_path' string")
     p = root / file_path
-    if p.suffix and p.is_file():
-        return p
-    for suffix in IMAGE_SUFFIXES:
-        candidate = p.with_name(p.name + suffix)
-        if candidate.is_file():
-            return candidate
+    try:
+        if p.suffix and p.is_file():
+            return p
+        for suffix in IMAGE_SUFFIXES:
+            candidate = p.with_name(p.name + suffix)
+            if candidate.is_file():
+                return candidate
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte, ...
+        raise DatasetError(f"{where}: 'file_path' {shown(file_path)} cannot name a file here ({getattr(exc, 'strerror', None) or exc})") from None
     return p
 
 

@@ -123,16 +123,21 @@ def extract_mesh(scene: Scene, objects=None, t: float | None = None, *, views="a
             K = o3c.Tensor(cam.K.double().numpy())
             w2c = o3c.Tensor(cam.w2c.double().numpy())
             far = float(depth_t.max()) + 1.0
-            blocks = grid.compute_unique_block_coordinates(depth, K, w2c, 1.0, far, trunc_voxel_multiplier=TRUNCATION)
-            grid.integrate(blocks, depth, colour, K, K, w2c, 1.0, far, trunc_voxel_multiplier=TRUNCATION)
+            try:
+                blocks = grid.compute_unique_block_coordinates(depth, K, w2c, 1.0, far, trunc_voxel_multiplier=TRUNCATION)
+                grid.integrate(blocks, depth, colour, K, K, w2c, 1.0, far, trunc_voxel_multiplier=TRUNCATION)
+            except RuntimeError:  # Open3D: "No block is touched in TSDF volume" when the depth covers no voxel block
+                continue
             fused += 1
     if fused == 0:
         raise InvalidArgumentError(f"objects {names}: no view saw them (nothing covered {min_alpha:.0%} of a pixel); "
                                    "lower min_alpha or check the objects are visible at this time")
     # A surface needs a few views behind it; a speck seen once is not kept.
-    mesh_t = grid.extract_triangle_mesh(weight_threshold=min(3.0, max(1.0, fused / 8))).to_legacy()
-    vertices = np.asarray(mesh_t.vertices)
-    faces = np.asarray(mesh_t.triangles)
+    try:
+        mesh_t = grid.extract_triangle_mesh(weight_threshold=min(3.0, max(1.0, fused / 8))).to_legacy()
+        vertices, faces = np.asarray(mesh_t.vertices), np.asarray(mesh_t.triangles)
+    except RuntimeError:  # Open3D, on a volume with no block in it
+        vertices, faces = np.zeros((0, 3)), np.zeros((0, 3), np.int64)
     if len(faces) == 0:
         raise InvalidArgumentError(f"objects {names}: no surface was found in {fused} views; "
                                    "lower min_alpha or check the objects are visible at this time")

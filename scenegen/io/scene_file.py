@@ -59,7 +59,16 @@ def _cameras_from_json(d, where: str):
                        c2w=torch.tensor(d["c2w"], dtype=torch.float32), distortion=d.get("distortion"))
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, AttributeError) as exc:
         raise FormatError(f"{where}: 'cameras' is malformed ({exc}); it needs fx, fy, cx, cy, width, height, c2w lists of equal length") from None
-    return cams, d.get("times")
+    R = cams.c2w[:, :3, :3].double()
+    if not torch.isfinite(cams.c2w).all() or (R.transpose(1, 2) @ R - torch.eye(3, dtype=torch.float64)).abs().max() > 1e-3 \
+            or (torch.linalg.det(R) <= 0).any():
+        raise FormatError(f"{where}: the cameras' c2w must be finite rigid transforms (a rotation and a translation)")
+    times = d.get("times")
+    if times is not None:
+        if not isinstance(times, list) or len(times) != len(cams):
+            raise FormatError(f"{where}: 'cameras.times' must be a list of {len(cams)} numbers")
+        times = [finite_number(t, f"cameras.times[{i}]", error=FormatError) for i, t in enumerate(times)]
+    return cams, times
 
 
 def _json_safe(value, what: str):
@@ -146,6 +155,9 @@ def _load_object(reader: MemberReader, entry, where: str) -> SceneObject:
         if entry.get("motion") is not None:
             basis = MotionBasis.from_dict(entry["motion"])
             motion = motion_from_columns(read_ply_properties(data, motion_column_names(basis)), basis)
+            for field in ("offsets", "rotations", "time_centres", "time_sharpness"):
+                if not torch.isfinite(getattr(motion, field)).all():
+                    raise ValueError(f"its motion {field} hold NaN or infinite values")
         return SceneObject(name, gaussians, track, bool(entry.get("visible", True)), dict(entry.get("metadata") or {}), motion)
     except (InvalidArgumentError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise FormatError(f"{where}: object {name!r} is malformed: {exc}") from None

@@ -228,6 +228,7 @@ class Trainer:
             saved = json.loads(state["config"])
             if {k: saved.get(k) for k in ("steps", "seed", "sh_degree")} != {k: getattr(self.cfg, k) for k in ("steps", "seed", "sh_degree")}:
                 log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
+            _check_state(state, self.cfg.steps, len(self.images), tuple(self.exposure.shape))
             k = state["params"]["shN"].shape[1] + 1
             if k != (self.cfg.sh_degree + 1) ** 2:
                 raise ValueError(f"it holds SH with {k} coefficients, these settings want degree {self.cfg.sh_degree}")
@@ -274,3 +275,28 @@ class Trainer:
 
 
 __all__ = ["Trainer", "held_out", "load_training_images", "CHECKPOINT"]
+
+
+def _check_state(state: dict, steps: int, images: int, exposure_shape: tuple) -> None:
+    """A checkpoint's numbers before any is used (ValueError naming the field): finite parameters
+    with one row per Gaussian, a step within the run, the image order a permutation of the
+    images, the exposure one per image."""
+    params = state["params"]
+    if not isinstance(params, dict) or not params:
+        raise ValueError("'params' must map names to tensors")
+    rows = {name: int(t.shape[0]) for name, t in params.items() if isinstance(t, torch.Tensor) and t.dim() > 0}
+    if len(rows) != len(params) or len(set(rows.values())) != 1:
+        raise ValueError(f"'params' must be tensors with one row per Gaussian, got rows {rows}")
+    for name, t in params.items():
+        if not torch.isfinite(t).all():
+            raise ValueError(f"params[{name!r}] holds NaN or infinite values")
+    step, cursor, order = state["step"], state["cursor"], state["order"]
+    for what, value, hi in (("step", step, steps), ("cursor", cursor, images)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
+            raise ValueError(f"'{what}' must be an integer from 0 to {hi}, got {str(value)[:20]}")
+    if (not isinstance(order, torch.Tensor) or order.dtype != torch.long or order.shape != (images,)
+            or not torch.equal(torch.sort(order).values, torch.arange(images))):
+        raise ValueError(f"'order' must be a permutation of the {images} training images")
+    exposure = state["exposure"]
+    if not isinstance(exposure, torch.Tensor) or tuple(exposure.shape) != exposure_shape or not torch.isfinite(exposure).all():
+        raise ValueError(f"'exposure' must be finite with shape {list(exposure_shape)}")
