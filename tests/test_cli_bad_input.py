@@ -116,6 +116,9 @@ def test_documents_from_outside_are_checked_field_by_field(place):
     Image.new("RGB", (8, 8)).save("a.png")
     cases = {"'fl_x' must be a finite number": {"fl_x": 10 ** 400, "w": 8, "h": 8, "frames": [frame]},
              "transform_matrix": {"fl_x": 8, "w": 8, "h": 8, "frames": [{**frame, "transform_matrix": [[1e39] * 4] * 4}]},
+             "'train_filenames' must be a list of file names": {"fl_x": 8, "w": 8, "h": 8, "frames": [frame],
+                                                                 "train_filenames": [[1]]},
+             "'ply_file_path' must be a file name": {"fl_x": 8, "w": 8, "h": 8, "frames": [frame], "ply_file_path": 5},
              "not valid JSON": None}
     for message, doc in cases.items():
         Path("transforms.json").write_text("[" * 5000 if doc is None else json.dumps(doc))

@@ -193,6 +193,8 @@ def _nerfstudio_points(root: Path, meta: dict, where: str):
     rel = meta.get("ply_file_path")
     if not rel:
         return None
+    if not isinstance(rel, str):
+        raise DatasetError(f"{where}: 'ply_file_path' must be a file name, got {shown(rel)}")
     from ..common.ply_table import vertex_table
     from ..common.source import read_source
 
@@ -217,6 +219,8 @@ def load_transforms(path: str | os.PathLike, background=None) -> Dataset:
     names = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in part["paths"]]
     for split in SPLITS:
         listed = meta.get(f"{split}_filenames")
+        if listed is not None and (not isinstance(listed, list) or not all(isinstance(f, str) for f in listed)):
+            raise DatasetError(f"{path}: '{split}_filenames' must be a list of file names, got {shown(listed)}")
         if isinstance(listed, list):
             wanted = {str(Path(f)) for f in listed}
             splits[split] = torch.tensor([i for i, n in enumerate(names) if str(Path(n)) in wanted], dtype=torch.long)
