@@ -1,5 +1,5 @@
 """kill -9 in the middle of a save: the old or the new file loads, and nothing the dead writer
-left beside it survives the next load or save."""
+left beside it survives the next load or save; and a zip that would inflate past reason is not read."""
 
 from __future__ import annotations
 
@@ -104,3 +104,23 @@ def test_a_live_writers_files_are_left_alone(tmp_path):
     mine = tmp_path / f".a.bin.{__import__('os').getpid()}-x.tmp.bin"
     mine.write_bytes(b"in progress")
     assert recover(target) is False and mine.exists()
+
+
+def test_a_zip_member_that_would_inflate_a_thousand_times_is_refused_unread(tmp_path):
+    import resource
+    import zipfile
+
+    from scenegen.errors import FormatError
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("scene.json", b'{"format_version": 1, "background": {"name": "background", "ply": "b.ply"}}')
+        with zf.open("b.ply", "w") as member:  # 256 MiB of zeros, deflated to about 250 kB
+            block = bytes(1 << 20)
+            for _ in range(256):
+                member.write(block)
+    assert bomb.stat().st_size < 2 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(FormatError, match="inflate"):
+        load(bomb)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 << 10  # kB: nothing near 256 MiB was read

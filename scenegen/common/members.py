@@ -11,6 +11,9 @@ from pathlib import Path, PurePosixPath
 from ..errors import FormatError, UnsafePathError
 from .source import read_source
 
+MAX_RATIO = 100  # inflated / compressed size of a member: splats and images compress a few times at most
+RATIO_FROM = 16 << 20  # members smaller than this may compress as they like (a long journal of similar edits)
+
 
 def safe_relpath(rel, where: str, *, index: str = "manifest", kind: str = "scene") -> str:
     """`rel` as a clean relative POSIX path inside the bundle, or a FormatError / UnsafePathError."""
@@ -57,6 +60,10 @@ class MemberReader:
             info = self._info(rel)
             if info.file_size > limit:
                 raise FormatError(f"{where}: member {rel!r} claims {info.file_size} bytes, over the {limit}-byte limit")
+            if info.file_size > RATIO_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                raise FormatError(f"{where}: member {rel!r} would inflate {info.file_size // max(info.compress_size, 1)} times "
+                                  f"(to {info.file_size} bytes); no scene or splat file compresses past {MAX_RATIO} times, so "
+                                  "it is refused unread")
             try:
                 with self.zip.open(info) as fh:
                     data = fh.read(limit + 1)
