@@ -68,6 +68,11 @@ def test_dynamic_checkpoints_resume(moving_tabletop, tmp_path):
     resumed = DynamicTrainer(ds, cfg, tmp_path)
     resumed.load_checkpoint(tmp_path / "checkpoint.pt")
     assert resumed.step == 20 and torch.equal(resumed.params.params["offsets"], trainer.params.params["offsets"])
+    assert torch.equal(resumed._neighbours, trainer._neighbours)  # the coherence term's neighbours, kept between recomputations
+    resumed.run(progress=False)
+    straight = DynamicTrainer(ds, cfg)
+    straight.run(progress=False)  # resuming repeats the uninterrupted run bit for bit
+    assert all(torch.equal(straight.params.params[k], resumed.params.params[k]) for k in straight.params.params)
 
 
 def test_cli_static_flag(moving_tabletop, tmp_path, capsys):

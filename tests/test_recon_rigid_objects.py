@@ -131,6 +131,10 @@ def test_object_checkpoints_resume(box_and_ball, tmp_path):
     assert torch.equal(resumed.params.params["labels"], trainer.params.params["labels"])
     resumed.run(progress=False)
     assert resumed.step == 40
+    straight = ObjectTrainer(ds, cfg, tmp_path / "straight")
+    straight.run(progress=False)  # resuming repeats the uninterrupted run bit for bit
+    assert all(torch.equal(straight.params.params[k], resumed.params.params[k]) for k in straight.params.params)
+    assert torch.equal(straight.trans, resumed.trans) and torch.equal(straight.rot, resumed.rot)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     for key in ("object_trans", "object_keys_reached"):  # a still fit's checkpoint, or a damaged one
         for bad in ({k: v for k, v in state.items() if k != key}, {**state, key: state[key][:1]}):

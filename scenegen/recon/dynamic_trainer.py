@@ -18,6 +18,7 @@ import torch
 
 from ..common.points import neighbours
 from ..data.dataset import Dataset
+from ..errors import TrainingError
 from ..gaussian_motion import GaussianMotion, MotionBasis
 from ..gaussians import Gaussians
 from ..scene import Scene
@@ -129,6 +130,21 @@ class DynamicTrainer(Trainer):
             c = p[name]
             loss = loss + weight * scale * (c[sample][:, None] - c[near]).abs().mean()
         return loss
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self._neighbours is not None:  # recomputed only every NEIGHBOURS_EVERY steps: a resumed run needs the same ones
+            state["coherence_neighbours"] = self._neighbours.detach().cpu()
+        return state
+
+    def load_checkpoint(self, path):
+        super().load_checkpoint(path)
+        near = torch.load(path, weights_only=True, map_location="cpu").get("coherence_neighbours")
+        if near is not None:  # as many rows as Gaussians when they were found (densification since means a new search)
+            if not isinstance(near, torch.Tensor) or near.dtype != torch.long or near.dim() != 2 \
+                    or (near.numel() and (near.min() < 0 or near.max() >= len(near))):
+                raise TrainingError(f"{path}: its coherence neighbours are not indices of its Gaussians; start over without --resume")
+            self._neighbours = near.to(self.device)
 
     def make_scene(self, metadata: dict) -> Scene:
         scene = super().make_scene(metadata)

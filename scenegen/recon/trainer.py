@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -254,7 +255,7 @@ class Trainer:
         columns = [TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
         started, started_step = time.perf_counter(), self.step
-        with Progress(*columns, disable=not progress, transient=False) as bar:
+        with Progress(*columns, disable=not progress, transient=False) as bar, _deterministic(self.device):
             task = bar.add_task("train", total=self.cfg.steps, completed=self.step, info="")
             while self.step < last:
                 record = self.train_step()
@@ -275,6 +276,20 @@ class Trainer:
 
 
 __all__ = ["Trainer", "held_out", "load_training_images", "CHECKPOINT"]
+
+
+@contextmanager
+def _deterministic(device: torch.device):
+    """PyTorch's deterministic kernels while training on the CPU (they cost nothing measurable
+    there): the scatter-adds of the motion and object paths otherwise sum in a varying order, and
+    a run, or one resumed from its checkpoint, would not repeat bit for bit."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
 def _check_state(state: dict, steps: int, images: int, exposure_shape: tuple) -> None:
