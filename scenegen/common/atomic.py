@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -89,7 +90,7 @@ def recover(path: str | os.PathLike) -> bool:
     path = Path(path)
     restored = False
     try:
-        leftovers = sorted(path.parent.glob(f".{glob_escape(path.name)}.*-*"))
+        leftovers = sorted(path.parent.glob(f".{glob.escape(path.name)}.*-*"))
     except OSError:
         return False
     for p in leftovers:
@@ -102,10 +103,6 @@ def recover(path: str | os.PathLike) -> bool:
         else:
             _remove(p)
     return restored
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from ..common.members import MemberReader, safe_relpath
+from ..common.values import bounded_int
 from ..common.source import read_source
 from ..common.json_file import parse_json
 from ..errors import FormatError, InvalidArgumentError, UnsupportedVersionError
@@ -296,9 +297,7 @@ def _accessor(doc: dict, buffers: _Buffers, index, semantic: str, kind: str, all
 
 
 def _integer(value, what: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FormatError(f"{where}: its {what} must be a non-negative integer")
-    return value
+    return bounded_int(value, f"{where}: its {what}", 0, MAX_FILE_BYTES, error=FormatError)
 
 
 def _primitive(doc: dict, buffers: _Buffers, prim: dict, name: str) -> Gaussians:

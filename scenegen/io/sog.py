@@ -38,6 +38,7 @@ import torch
 
 from ..common.atomic import atomic_write_bytes
 from ..common.members import MemberReader, safe_relpath
+from ..common.values import bounded_int
 from ..common.json_file import parse_json
 from ..errors import FormatError, UnsupportedVersionError
 from ..gaussians import Gaussians
@@ -57,11 +58,6 @@ _COEFFS = {1: 3, 2: 8, 3: 15}
 _BANDS = {3 * 64: 1, 8 * 64: 2, 15 * 64: 3}
 IMAGES = ("means_l.webp", "means_u.webp", "quats.webp", "scales.webp", "sh0.webp")
 SH_IMAGES = ("shN_centroids.webp", "shN_labels.webp")
-
-
-def is_sog_name(path) -> bool:
-    name = Path(path).name.lower()
-    return name.endswith(".sog") or name.endswith(META)
 
 
 # ---------------------------------------------------------------------------------------- read
@@ -119,9 +115,7 @@ def _field(meta: dict, key: str, where: str) -> dict:
 
 
 def _integer(value, what: str, where: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise FormatError(f"{where}: '{what}' must be an integer from {lo} to {hi}, got {str(value)[:40]!r}")
-    return value
+    return bounded_int(value, f"{where}: '{what}'", lo, hi, error=FormatError)
 
 
 def _count(shape, where: str):
@@ -419,4 +413,4 @@ def write_sog(path, gaussians: Gaussians) -> Path:
     return path
 
 
-__all__ = ["read_sog", "write_sog", "sog_bytes", "sog_files", "palette_size", "sh_palette", "is_sog_name"]
+__all__ = ["read_sog", "write_sog", "sog_bytes", "sog_files", "palette_size", "sh_palette"]

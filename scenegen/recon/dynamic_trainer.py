@@ -18,7 +18,6 @@ import torch
 
 from ..common.points import neighbours
 from ..data.dataset import Dataset
-from ..errors import TrainingError
 from ..gaussian_motion import GaussianMotion, MotionBasis
 from ..gaussians import Gaussians
 from ..scene import Scene
@@ -137,13 +136,13 @@ class DynamicTrainer(Trainer):
             state["coherence_neighbours"] = self._neighbours.detach().cpu()
         return state
 
-    def load_checkpoint(self, path):
-        super().load_checkpoint(path)
-        near = torch.load(path, weights_only=True, map_location="cpu").get("coherence_neighbours")
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        near = state.get("coherence_neighbours")
         if near is not None:  # as many rows as Gaussians when they were found (densification since means a new search)
             if not isinstance(near, torch.Tensor) or near.dtype != torch.long or near.dim() != 2 \
                     or (near.numel() and (near.min() < 0 or near.max() >= len(near))):
-                raise TrainingError(f"{path}: its coherence neighbours are not indices of its Gaussians; start over without --resume")
+                raise ValueError("its coherence neighbours are not indices of its Gaussians")
             self._neighbours = near.to(self.device)
 
     def make_scene(self, metadata: dict) -> Scene:

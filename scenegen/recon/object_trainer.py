@@ -54,7 +54,7 @@ from ..geometry import make_transform, quat_multiply, quat_to_rotmat, rotation_v
 from ..gaussians import Gaussians
 from ..render import render
 from ..common.views import up_from_cameras
-from ..errors import InvalidArgumentError, TrainingError
+from ..errors import InvalidArgumentError
 from ..scene import Scene, SceneObject, Track
 from ..sh import rgb_to_sh_dc, rotate_sh
 from .config import TrainConfig
@@ -466,22 +466,17 @@ class ObjectTrainer(DynamicTrainer):
                      track_optimizer=self.track_opt.state_dict())
         return state
 
-    def load_checkpoint(self, path):
-        super().load_checkpoint(path)
-        state = torch.load(path, weights_only=True, map_location="cpu")
-        try:
-            for key, current in (("object_trans", self.trans), ("object_rot", self.rot), ("object_keys_reached", self.reached)):
-                value = state[key]
-                if not isinstance(value, torch.Tensor) or value.shape != current.shape or not torch.isfinite(value.float()).all():
-                    raise ValueError(f"'{key}' must be finite with shape {list(current.shape)}")
-            with torch.no_grad():
-                self.reached = state["object_keys_reached"].clone().to(self.reached.device, self.reached.dtype)
-                self.trans.copy_(state["object_trans"])
-                self.rot.copy_(state["object_rot"])
-            self.track_opt.load_state_dict(state["track_optimizer"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise TrainingError(f"{path}: the checkpoint is not one of this object trainer's ({type(exc).__name__}: {exc}); "
-                                "start over without --resume") from None
+    def restore(self, state: dict) -> None:
+        for key, current in (("object_trans", self.trans), ("object_rot", self.rot), ("object_keys_reached", self.reached)):
+            value = state[key]  # checked before anything is taken up: a still fit's checkpoint has none of them
+            if not isinstance(value, torch.Tensor) or value.shape != current.shape or not torch.isfinite(value.float()).all():
+                raise ValueError(f"'{key}' must be finite with shape {list(current.shape)}")
+        super().restore(state)
+        with torch.no_grad():
+            self.reached = state["object_keys_reached"].clone().to(self.reached.device, self.reached.dtype)
+            self.trans.copy_(state["object_trans"])
+            self.rot.copy_(state["object_rot"])
+        self.track_opt.load_state_dict(state["track_optimizer"])
         self._idx_cache = (None, [])
 
 

@@ -226,25 +226,30 @@ class Trainer:
         except Exception as exc:  # torch raises many types for a damaged file
             raise TrainingError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); delete it to start over") from None
         try:
-            saved = json.loads(state["config"])
-            if {k: saved.get(k) for k in ("steps", "seed", "sh_degree")} != {k: getattr(self.cfg, k) for k in ("steps", "seed", "sh_degree")}:
-                log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
-            _check_state(state, self.cfg.steps, len(self.images), tuple(self.exposure.shape))
-            k = state["params"]["shN"].shape[1] + 1
-            if k != (self.cfg.sh_degree + 1) ** 2:
-                raise ValueError(f"it holds SH with {k} coefficients, these settings want degree {self.cfg.sh_degree}")
-            self.params = ParamSet(state["params"], self._learning_rates(), self.device)
-            self.params.optimizer.load_state_dict(state["optimizer"])
-            with torch.no_grad():
-                self.exposure.copy_(state["exposure"])
-            self.exposure_opt.load_state_dict(state["exposure_optimizer"])
-            self.density.load_state_dict(state["density"], self.device)
-            self.generator.set_state(state["generator"])
-            self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
-            self.history = json.loads(state["history"])
+            self.restore(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise TrainingError(f"{path}: the checkpoint does not fit this dataset and these settings "
                                 f"({type(exc).__name__}: {exc}); start over without --resume") from None
+
+    def restore(self, state: dict) -> None:
+        """Take up the training state of a checkpoint read by load_checkpoint (subclasses add their
+        fields); KeyError, TypeError or ValueError when it does not fit."""
+        saved = json.loads(state["config"])
+        if {k: saved.get(k) for k in ("steps", "seed", "sh_degree")} != {k: getattr(self.cfg, k) for k in ("steps", "seed", "sh_degree")}:
+            log.warning("scenegen train: resuming with settings that differ from the checkpoint's")
+        _check_state(state, self.cfg.steps, len(self.images), tuple(self.exposure.shape))
+        k = state["params"]["shN"].shape[1] + 1
+        if k != (self.cfg.sh_degree + 1) ** 2:
+            raise ValueError(f"it holds SH with {k} coefficients, these settings want degree {self.cfg.sh_degree}")
+        self.params = ParamSet(state["params"], self._learning_rates(), self.device)
+        self.params.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            self.exposure.copy_(state["exposure"])
+        self.exposure_opt.load_state_dict(state["exposure_optimizer"])
+        self.density.load_state_dict(state["density"], self.device)
+        self.generator.set_state(state["generator"])
+        self.step, self.cursor, self.order = int(state["step"]), int(state["cursor"]), state["order"]
+        self.history = json.loads(state["history"])
 
     def run(self, *, progress: bool = True, callback: Callable[["Trainer", dict], None] | None = None,
             stop_after: int | None = None) -> Gaussians:
