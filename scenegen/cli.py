@@ -171,7 +171,7 @@ def render_cmd(
 
 def _render_png(sc, output: Path, views: int, width: int, height: int, time, elevation, fov, bg, backend):
     import torch
-    from rich.progress import track
+    from .common.progress import track
 
     from .common.atomic import atomic_write_png
     from .common.views import framing, orbit_cameras, scene_up
@@ -182,7 +182,7 @@ def _render_png(sc, output: Path, views: int, width: int, height: int, time, ele
                          width=width, height=height, fov_deg=fov)
     images = []
     with torch.no_grad():
-        for i in track(range(views), description="rendering", disable=views == 1):
+        for i in track(range(views), description="rendering", enabled=views > 1):
             out = sc.render(cams[i], time, background=bg, backend=backend)
             images.append(out.rgb[0])
     atomic_write_png(output, torch.cat(images, dim=1))

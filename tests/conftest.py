@@ -28,6 +28,41 @@ requires_shared_data = pytest.mark.requires_shared_data
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires_shared_data: needs the real data in ../shared/data; skipped when absent")
+    config.addinivalue_line("markers", "bounded_memory: runs with at most MEMORY_BUDGET more heap than at its start "
+                            "(RLIMIT_DATA); going past it is a MemoryError, which fails the test")
+
+
+# What a fuzzed reader may allocate beyond what the test process already holds.
+MEMORY_BUDGET = 2 << 30
+
+
+def _data_bytes() -> int | None:
+    """This process's data segment (VmData), or None where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _bounded_memory(request):
+    if request.node.get_closest_marker("bounded_memory") is None:
+        yield
+        return
+    import resource
+
+    used = _data_bytes()
+    if used is None:
+        pytest.skip("no /proc/self/status here: the memory bound of this test cannot be set")
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (used + MEMORY_BUDGET, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, before)
 
 
 def pytest_runtest_setup(item):

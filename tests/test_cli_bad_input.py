@@ -137,6 +137,8 @@ def test_one_number_cannot_ask_for_unbounded_work(place):
         "count must be an integer from 1": {"op": "insert_mesh", "args": {"path": "keep.txt", "name": "m", "count": 1e9}},
         "path must name a mesh": {"op": "insert_mesh", "args": {"path": 5, "name": "m"}},
         "at most 600 s": {"op": "simulate", "args": {"duration": 1e6}},
+        "20000 poses in all": {"op": "simulate", "args": {"duration": 500, "fps": 60}},
+        "240 poses a second": {"op": "simulate", "args": {"duration": 1, "fps": 1000}},
         "float32": {"op": "translate", "args": {"object": "cube", "offset": [1e39, 0, 0]}},
     }
     for message, entry in journals.items():
@@ -214,3 +216,16 @@ def test_colmap_models_with_impossible_numbers(make_colmap, caplog):
     cameras.write_text("\n".join(text) + "\n")
     with pytest.raises(DatasetError, match="image sides"):
         load_dataset(model.path)
+
+
+def test_frames_of_a_real_video_into_a_file_is_refused_before_decoding(place, capsys, monkeypatch):
+    import imageio.v3 as iio
+    import numpy as np
+
+    import scenegen.data.video as video
+
+    iio.imwrite("clip.mp4", np.zeros((4, 32, 32, 3), np.uint8), fps=4, codec="libx264")
+    monkeypatch.setattr(video, "probe_video", lambda path: pytest.fail("the video was opened before the output was checked"))
+    assert main(["frames", "clip.mp4", "-o", "keep.txt"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: keep.txt: is a file; the output is a folder: give a folder's name"
+    assert Path("keep.txt").read_text() == "keep"

@@ -9,8 +9,9 @@ import math
 import tempfile
 from pathlib import Path
 
+import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenegen.data import load_dataset
@@ -19,11 +20,12 @@ from scenegen.io import load
 from scenegen.render.paths import keyframe_path
 from test_io_fuzz import FUZZ, survive
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo_scene.zip"
 SCENE = load(DEMO)
-# simulate and insert_mesh run an engine or read files: their bounds are tested by name in test_cli_bad_input.py
-OPS = ["delete", "duplicate", "hide", "merge", "recolour", "rename", "retime", "rotate", "scale", "set_pose", "show", "split",
-       "tint", "transform", "translate"]
+OPS = ["delete", "duplicate", "hide", "insert_mesh", "merge", "recolour", "rename", "retime", "rotate", "scale", "set_pose",
+       "show", "simulate", "split", "tint", "transform", "translate"]
 NUMBERS = st.one_of(st.integers(-10, 10), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
                     st.sampled_from([10 ** 400, 1e39, -1e39, 2 ** 63, 0, 1e-300]))
 NAMES = st.sampled_from(["cube", "sphere", "ring", "background", "", "nobody"])
@@ -31,10 +33,11 @@ LEAVES = st.one_of(NUMBERS, NAMES, st.booleans(), st.none(), st.text(max_size=8)
 VALUES = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
                       max_leaves=20)
 ARG_NAMES = st.sampled_from(["object", "offset", "axis", "angle", "pivot", "factor", "matrix", "rgb", "name", "new_name",
-                             "time", "position", "times", "shift", "objects", "into", "strength"])
+                             "time", "position", "times", "shift", "objects", "into", "strength", "duration", "fps",
+                             "gravity", "impulses", "plane", "density", "path", "count"])
 
 
-@FUZZ
+@settings(FUZZ, deadline=10000)  # a simulate runs the physics engine: up to its 20000 poses
 @given(st.sampled_from(OPS), st.dictionaries(ARG_NAMES, VALUES, max_size=4), st.booleans())
 def test_journal_entries_give_project_errors_or_finite_scenes(op, args, named):
     if named:

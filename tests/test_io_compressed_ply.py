@@ -21,6 +21,8 @@ from scenegen.io.ply import ply_bytes
 from splat_format_checks import SPLATS, random_gaussians, render_psnr, unit_quats_alike
 from test_io_fuzz import FUZZ, mutated, survive
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 SUPERSPLAT = Path(__file__).parent / "fixtures" / "playcanvas-engine-test.compressed.ply"
 
 

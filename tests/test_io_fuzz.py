@@ -33,6 +33,8 @@ from scenegen.io.scene_file import scene_to_files
 from scenegen.io.splat import splat_bytes
 from scenegen.scene import Scene, SceneObject, Track
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 settings.register_profile("repro", max_examples=200, deadline=2000, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("explore", max_examples=2000, deadline=2000, database=None,
@@ -397,3 +399,8 @@ def test_load_folder_manifest_with_random_fields(edits):
         except (KeyError, IndexError, TypeError):
             pass  # an earlier edit removed the container of this key
     check_load_folder(json.dumps(manifest).encode())
+
+
+def test_the_memory_bound_of_these_tests_holds():
+    with pytest.raises(MemoryError):
+        np.ones(3 << 30, np.uint8)  # 3 GiB, past the budget conftest.MEMORY_BUDGET gives a fuzzed reader

@@ -25,6 +25,8 @@ from scenegen.render import render
 from splat_format_checks import SPLATS, random_gaussians, render_psnr, unit_quats_alike
 from test_io_fuzz import FUZZ, mutated, survive
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 FLOWER = Path(__file__).parent / "fixtures" / "threejs-procedural-flower.gltf"
 P = EXTENSION + ":"
 

@@ -11,7 +11,7 @@ from scipy.spatial import cKDTree
 from scenegen.cli import main
 from scenegen.edit.insert import mesh_gaussians
 from scenegen.errors import InvalidArgumentError
-from scenegen.geometry import axis_angle_to_quat, make_transform, quat_to_rotmat
+from scenegen.geometry import axis_angle_to_quat, make_transform
 from scenegen.io import read_ply, read_splat
 from scenegen.export import export, export_kind, extract_mesh, extract_meshes, sphere_views
 from scenegen.io import point_cloud, write_mesh

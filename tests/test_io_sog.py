@@ -23,6 +23,8 @@ from scenegen.io.splat_packing import morton_order
 from splat_format_checks import SPLATS, random_gaussians, render_psnr, unit_quats_alike
 from test_io_fuzz import FUZZ, mutated, survive
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 PLAYBOT = Path(__file__).parent / "fixtures" / "playcanvas-playbot-sog"
 
 

@@ -20,6 +20,8 @@ from scenegen.io.spz import fractional_bits, read_spz, spz_bytes
 from splat_format_checks import SPLATS, random_gaussians, render_psnr, unit_quats_alike
 from test_io_fuzz import FUZZ, mutated, survive
 
+pytestmark = pytest.mark.bounded_memory  # every reader here runs under a memory limit
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -172,6 +174,24 @@ def test_bad_files_are_refused_with_the_file_named(tmp_path):
         read_spz(path)
     with pytest.raises(InvalidArgumentError, match="no Gaussians"):
         spz_bytes(random_gaussians(0))
+
+
+def test_a_stream_claiming_gigabytes_is_refused_unallocated():
+    """A ZSTD frame header may declare any content size, and the decompressor allocates it: one
+    claiming 4 GiB, in place of the first stream, is refused before (the memory bound of this
+    module turns an allocation into a MemoryError)."""
+    good = spz_bytes(random_gaussians(12, 1, seed=2))
+    fields = struct.unpack_from("<4sIIBBBBI", good)
+    count, toc = fields[6], fields[7]
+    table = [struct.unpack_from("<QQ", good, toc + 16 * i) for i in range(count)]
+    at = toc + 16 * count
+    raw = bytes(table[0][1])
+    # magic, a header with an 8-byte content size and a single segment, then one raw last block
+    frame = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", 4 << 30) + (1 | len(raw) << 3).to_bytes(3, "little") + raw
+    toc_bytes = struct.pack("<QQ", len(frame), table[0][1]) + good[toc + 16:at]
+    bad = good[:toc] + toc_bytes + frame + good[at + table[0][0]:]
+    with pytest.raises(FormatError, match="says it holds 4294967296 bytes"):
+        read_spz(bad)
 
 
 BASE_V4 = spz_bytes(random_gaussians(12, 1, seed=2))

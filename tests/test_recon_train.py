@@ -151,6 +151,8 @@ def test_cli_train(dataset_dir, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "test PSNR" in out and (tmp_path / "cli" / "checkpoint.pt").is_file()
+    # stdout is not a terminal here, as in `scenegen train > log`: the log gets progress lines
+    assert "train: 0/15 (0%)" in out and "train: 15/15 (100%)  loss " in out and "done in" in out
     assert main(["train", str(dataset_dir), "-o", str(tmp_path / "cli"), "--steps", "20", "--sh-degree", "0", "--resume"]) == 0
     assert json.loads((tmp_path / "cli" / "train_log.json").read_text())["steps"] == 20
 

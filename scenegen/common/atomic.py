@@ -118,12 +118,18 @@ def atomic_write_png(path: str | os.PathLike, image) -> None:
         iio.imwrite(tmp, (image.clamp(0, 1) * 255).round().byte().numpy(), extension=".png")
 
 
-def output_folder(path: str | os.PathLike) -> Path:
-    """`path` as a folder to write into, made when missing; an InvalidArgumentError when it (or a
-    part of the path above it) is a file, before any work is done."""
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """`path`, or an InvalidArgumentError when it is a file where a folder is wanted (nothing made)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InvalidArgumentError(f"{path}: is a file; the output is a folder: give a folder's name")
+    return path
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """`path` as a folder to write into, made when missing; an InvalidArgumentError when it (or a
+    part of the path above it) is a file, before any work is done."""
+    path = check_output_folder(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..common.progress import Progress
 from ..errors import DatasetError, InvalidArgumentError
 from .colmap import load_colmap
 from .dataset import Dataset
@@ -215,17 +215,15 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
     mapping.max_runtime_seconds = max(1, round(options.max_mapping_seconds))
     mapping.random_seed = 0  # the same images give the same model
     mapping.max_num_models = options.max_models
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not progress) as bar:
-        task = bar.add_task(f"SfM: SIFT features of {len(names)} images", total=None)
+    with Progress(f"SfM: SIFT features of {len(names)} images", enabled=progress) as bar:
         pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=camera_mode,
                                   reader_options=reader, device=pycolmap.Device.cpu)
-        bar.update(task, description="SfM: matching")
+        bar.update(description="SfM: matching")
         _match(pycolmap, database, names, options, work)
-        bar.update(task, description="SfM: mapping (images registered)", total=len(names), completed=0)
+        bar.update(0, description="SfM: mapping (images registered)", total=len(names))
         mapping_started = time.perf_counter()
         models = pycolmap.incremental_mapping(database, image_dir, work / "sparse", options=mapping,
-                                              next_image_callback=lambda: bar.advance(task))
+                                              next_image_callback=bar.advance)
         capped = time.perf_counter() - mapping_started >= options.max_mapping_seconds
     if not models:
         raise DatasetError(f"{image_dir}: structure from motion registered no images; the capture needs more overlap "

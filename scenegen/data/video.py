@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..common.atomic import output_folder
+from ..common.atomic import check_output_folder, output_folder
 from ..errors import DatasetError, InvalidArgumentError
 from .dataset import Dataset
 
@@ -142,7 +142,7 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
     import json
 
     import imageio.v3 as iio
-    from rich.progress import track
+    from ..common.progress import track
 
     from ..common.atomic import atomic_path, atomic_write_bytes
 
@@ -150,13 +150,13 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
         raise InvalidArgumentError(f"max_frames must be >= 1, got {max_frames}")
     if max_size is not None and max_size < 16:
         raise InvalidArgumentError(f"max_size must be at least 16 pixels, got {max_size}")
-    video, out_dir = Path(video), Path(out_dir)
+    video, out_dir = Path(video), check_output_folder(out_dir)
     info = probe_video(video)
     scores, times = [], []
     score_width = min(SCORE_SIZE, info.width) if info.width else None
     total = info.frames or None
     for _, t, rgb in track(iter_frames(video, width=score_width), description="scoring frames", total=total,
-                           disable=not progress):
+                           enabled=progress):
         scores.append(sharpness(rgb))
         times.append(t)
     if not scores:
@@ -176,7 +176,7 @@ def extract_keyframes(video: str | os.PathLike, out_dir: str | os.PathLike, *, m
     images.mkdir(exist_ok=True)
     paths, frame_times, records = [], [], []
     for index, t, rgb in track(iter_frames(video, width=width), description="writing keyframes", total=total,
-                               disable=not progress):
+                               enabled=progress):
         if index in wanted:
             path = images / f"frame_{index:06d}.png"
             with atomic_path(path) as tmp:

@@ -31,7 +31,8 @@ STEP_HZ = 240  # engine steps per second
 MIN_OPACITY = 0.3  # Gaussians that count as solid for the collision hull
 GRAVITY = 9.81
 MAX_SECONDS = 600.0  # longest simulation one edit runs
-MAX_FPS = 1000.0
+MAX_FPS = float(STEP_HZ)  # poses a second: no more than the engine steps
+MAX_POSES = 20000  # poses one edit keys per object (about 20 s of work)
 
 
 def _engine():
@@ -94,8 +95,9 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
     (default: every visible object); plane: [a, b, c, d] to override the supporting plane."""
     pb = _engine()
     duration, fps = number(duration, "duration", positive=True), number(fps, "fps", positive=True)
-    if duration > MAX_SECONDS or fps > MAX_FPS:
-        raise InvalidArgumentError(f"simulate: at most {MAX_SECONDS:g} s at {MAX_FPS:g} poses a second; got {duration:g} s at {fps:g}")
+    if duration > MAX_SECONDS or fps > MAX_FPS or duration * fps > MAX_POSES:
+        raise InvalidArgumentError(f"simulate: at most {MAX_SECONDS:g} s, {MAX_FPS:g} poses a second and {MAX_POSES} poses in "
+                                   f"all; got {duration:g} s at {fps:g}: lower duration or fps")
     density = number(density, "density", positive=True)
     t0 = scene.time_range[1] if start is None else number(start, "start")
     if plane is None:
@@ -139,7 +141,7 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
         # PyBullet reports a body's centre of mass; each object's frame sits at this offset from it.
         centres = {name: torch.tensor(pb.getDynamicsInfo(bodies[name], -1, physicsClientId=client)[3], dtype=torch.float64)
                    for name in moving}
-        poses = {name: [_pose(pb, client, bodies[name], centres[name])] for name in moving}
+        states = {name: [pb.getBasePositionAndOrientation(bodies[name], physicsClientId=client)] for name in moving}
         steps_done = 0
         for k in range(1, frames + 1):
             target = int(round(k / fps * STEP_HZ))
@@ -147,27 +149,26 @@ def simulate(scene: Scene, duration, fps=30, gravity=None, impulses=None, object
                 pb.stepSimulation(physicsClientId=client)
             steps_done = target
             for name in moving:
-                poses[name].append(_pose(pb, client, bodies[name], centres[name]))
+                states[name].append(pb.getBasePositionAndOrientation(bodies[name], physicsClientId=client))
     finally:
         pb.disconnect(physicsClientId=client)
+    poses = {name: _poses(states[name], centres[name]) for name in moving}
     for name, obj in moving.items():
         track = obj.track
         kept = track.times[track.times < t0 - 1e-9]  # keyframes before the start stay
         new = Track.from_matrices(torch.cat([kept, torch.tensor(times, dtype=torch.float64)]),
-                                  torch.cat([track.poses_at(kept), torch.stack(poses[name])]), track.interpolation)
+                                  torch.cat([track.poses_at(kept), poses[name]]), track.interpolation)
         _replace(scene, obj, track=new)
     lo, hi = scene.time_range
     scene.time_range = (min(lo, t0), max(hi, times[-1]))
 
 
-def _pose(pb, client, body: int, centre: Tensor) -> Tensor:
-    """The object's frame in the world [4, 4] (float64), from the body's centre-of-mass pose and
-    the centre of mass `centre` [3] in the object's frame."""
-    position, orientation = pb.getBasePositionAndOrientation(body, physicsClientId=client)
-    x, y, z, w = orientation
-    R = quat_to_rotmat(torch.tensor([w, x, y, z], dtype=torch.float64))
-    origin = torch.tensor(position, dtype=torch.float64) - R @ centre
-    return make_transform(R, origin)
+def _poses(states: list, centre: Tensor) -> Tensor:
+    """The object's frames in the world [F, 4, 4] (float64), from the engine's centre-of-mass
+    poses (position, xyzw orientation) and the centre of mass `centre` [3] in the object's frame."""
+    position = torch.tensor([p for p, _ in states], dtype=torch.float64)
+    R = quat_to_rotmat(torch.tensor([q for _, q in states], dtype=torch.float64)[:, [3, 0, 1, 2]])
+    return make_transform(R, position - R @ centre)
 
 
 __all__ = ["simulate", "ground_plane", "collision_hull"]

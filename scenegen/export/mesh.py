@@ -86,7 +86,7 @@ def extract_mesh(scene: Scene, objects=None, t: float | None = None, *, views="a
     import open3d as o3d
     import open3d.core as o3c
     import trimesh
-    from rich.progress import track
+    from ..common.progress import track
 
     from ..render import render
 
@@ -109,7 +109,7 @@ def extract_mesh(scene: Scene, objects=None, t: float | None = None, *, views="a
         attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
         attr_channels=((1), (1), (3)), voxel_size=voxel, block_resolution=8, block_count=50_000, device=o3c.Device("CPU:0"))
     with torch.no_grad():
-        for i in track(range(len(cams)), description="fusing views", disable=not progress):
+        for i in track(range(len(cams)), description="fusing views", enabled=progress):
             cam = cams[i]
             out = render(gaussians, cam, background=(0.0, 0.0, 0.0), backend=backend)
             alpha = out.alpha[0, ..., 0]

@@ -163,7 +163,13 @@ def _container_v4(data: bytes, name: str):
         if at + packed > len(data):
             raise FormatError(f"{name}: a stream runs past the end of the file; it is truncated")
         try:
-            raw = decompressor.decompress(data[at:at + packed], max_output_size=size)
+            frame = data[at:at + packed]
+            # the frame's header may claim any size, and the decompressor allocates what it claims
+            declared = zstandard.get_frame_parameters(frame).content_size
+            if declared not in (size, zstandard.CONTENTSIZE_UNKNOWN):
+                raise FormatError(f"{name}: a ZSTD stream says it holds {declared} bytes where {size} are needed; "
+                                  "the file is corrupt")
+            raw = decompressor.decompress(frame, max_output_size=size)
         except zstandard.ZstdError as exc:
             raise FormatError(f"{name}: a ZSTD stream is damaged ({exc})") from None
         if len(raw) != size:

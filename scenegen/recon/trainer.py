@@ -16,6 +16,7 @@ from ..data.dataset import Dataset
 from ..errors import DatasetError, InvalidArgumentError, TrainingError
 from ..gaussians import Gaussians
 from ..common.atomic import atomic_path
+from ..common.progress import Progress
 from ..render import render
 from ..scene import Scene
 from .config import TrainConfig
@@ -254,20 +255,15 @@ class Trainer:
     def run(self, *, progress: bool = True, callback: Callable[["Trainer", dict], None] | None = None,
             stop_after: int | None = None) -> Gaussians:
         """Train to cfg.steps (or `stop_after` steps, for tests that simulate an interruption)."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         last = self.cfg.steps if stop_after is None else min(self.cfg.steps, stop_after)
-        columns = [TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
         started, started_step = time.perf_counter(), self.step
-        with Progress(*columns, disable=not progress, transient=False) as bar, _deterministic(self.device):
-            task = bar.add_task("train", total=self.cfg.steps, completed=self.step, info="")
+        with Progress("train", self.cfg.steps, completed=self.step, enabled=progress) as bar, _deterministic(self.device):
             while self.step < last:
                 record = self.train_step()
                 if self.step % 10 == 0 or self.step == last:
                     self.history.append(record)
                     rate = (self.step - started_step) / max(time.perf_counter() - started, 1e-9)
-                    bar.update(task, completed=self.step, info=(
+                    bar.update(self.step, info=(
                         f"loss {record['loss']:.4f}  psnr {record['psnr']:.2f}  N {record['gaussians']}  {rate:.1f} it/s"))
                 if record.get("density"):
                     log.debug("step %d: %s", self.step, record["density"])

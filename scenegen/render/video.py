@@ -18,7 +18,7 @@ def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float
     side by side (before | after)."""
     import imageio.v2 as imageio
     import numpy as np
-    from rich.progress import track
+    from ..common.progress import track
 
     from ..common.atomic import atomic_path
 
@@ -32,7 +32,7 @@ def render_video(scene, cameras: Cameras, path: str | os.PathLike, *, fps: float
         # Frames stream into the encoder one at a time; odd sizes get a black edge (H.264 wants even).
         writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=1)
         try:
-            for i in track(range(len(cameras)), description="rendering video", disable=not progress):
+            for i in track(range(len(cameras)), description="rendering video", enabled=progress):
                 t = None if times is None else float(times[i])
                 rgb = torch.cat([s.render(cameras[i], t, background=background, backend=backend).rgb[0] for s in scenes], 1)
                 frame = (rgb.clamp(0, 1) * 255).round().byte().numpy()

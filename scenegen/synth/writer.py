@@ -45,7 +45,7 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
     frames / size override the spec's camera frame count and (width, height)."""
     import imageio.v2 as imageio
     from PIL import Image
-    from rich.progress import track
+    from ..common.progress import track
 
     from ..common.atomic import atomic_path
 
@@ -68,7 +68,7 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
                                     macro_block_size=1) if video else None
         records = []
         try:
-            for i in track(range(len(cams)), description=f"rendering {spec.name}", disable=not progress):
+            for i in track(range(len(cams)), description=f"rendering {spec.name}", enabled=progress):
                 frame = renderer.render(cams[i], float(times[i]))
                 name = f"frame_{i:05d}.png"
                 rgb8 = (frame.rgb * 255).round().astype(np.uint8)

@@ -289,10 +289,10 @@ def change_masks_and_parts(scene: Scene, cameras, images, times, *, min_views_sh
     not all of it (those grown past their neighbours are in neither, see whole_and_parts).
     min_views_share: the share of the views a track must be seen whole in to become an object;
     min_size_share, max_growth: see whole_and_parts; options: residual_regions's."""
-    from rich.progress import track
+    from ...common.progress import track
 
     found: list[Region] = []
-    for i in track(range(len(cameras)), description="finding what moves", disable=not progress):
+    for i in track(range(len(cameras)), description="finding what moves", enabled=progress):
         for r in residual_regions(scene, cameras[i], images[i], float(times[i]), **options):
             r.view = i
             found.append(r)
