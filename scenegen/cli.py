@@ -100,6 +100,21 @@ def parse_colour(text: str, option: str = "--background") -> list[float]:
     return rgb
 
 
+def parse_numbers(text: str, count: int, option: str) -> list[float]:
+    """`count` finite numbers from "a,b,...", or an InvalidArgumentError naming the option."""
+    import math
+
+    from .errors import InvalidArgumentError
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise InvalidArgumentError(f"{option} must be {count} numbers separated by commas; got {text!r}")
+    return values
+
+
 def parse_size(size: str, option: str = "--size") -> tuple[int, int]:
     """(width, height) from "WxH", or an InvalidArgumentError naming the option."""
     from .errors import InvalidArgumentError
@@ -307,11 +322,16 @@ def reconstruct_cmd(
                                "imports, else the CPU), cpu, cuda or cuda:N."),
     object_masks: Optional[Path] = typer.Option(None, help="Instance masks (0 background, 1, 2, ... objects): one image "
                                                 "for the first keyframe, or a folder named by frame number."),
+    camera_model: str = typer.Option("auto", help="SfM camera model: auto (SIMPLE_RADIAL, then OPENCV and the principal "
+                                     "point where the frames pin them down) or a COLMAP model (SIMPLE_RADIAL, OPENCV, ...)."),
+    mapper: str = typer.Option("auto", help="SfM mapper: auto (incremental and global, the model with more images "
+                               "registered and then the lower reprojection error kept), incremental or global."),
 ):
     """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report.
 
     Writes OUTPUT/scene, OUTPUT/point_cloud.ply (in the structure-from-motion frame),
     OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
+    from .data.poses import SfmOptions
     from .pipeline import reconstruct, video_train_config
 
     if dynamic:
@@ -321,7 +341,8 @@ def reconstruct_cmd(
         motion = "dynamic"
     config = video_train_config(steps, motion=motion, device=device)
     scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks, config=config,
-                        from_stage=from_stage, objects=objects, object_masks=object_masks)
+                        from_stage=from_stage, objects=objects, object_masks=object_masks,
+                        sfm=SfmOptions(camera_model=camera_model, mapper=mapper))
     r = scene.metadata["report"]
     ev = r.get("eval") or {}
     typer.echo(f"{source}: {r['registered']}/{r['keyframes']} keyframes registered, {r['points']} SfM points, "
@@ -342,6 +363,10 @@ def synth_cmd(
     size: Optional[str] = typer.Option(None, help="Image size WxH (default: the spec's)."),
     supersample: int = typer.Option(2, min=1, max=4, help="Rays per pixel along each axis, for anti-aliased RGB."),
     video: bool = typer.Option(True, "--video/--no-video", help="Also write video.mp4."),
+    principal_point: Optional[str] = typer.Option(None, help="The lens's principal point X,Y as fractions of the frame "
+                                                  "(default the centre, 0.5,0.5)."),
+    distortion: Optional[str] = typer.Option(None, help="The lens's OpenCV distortion K1,K2,P1,P2 (default none), "
+                                             "e.g. -0.12,0.03,0.001,-0.002 for a phone-like barrel."),
     list_builtins: bool = typer.Option(False, "--list", help="List the built-in scenes and exit."),
 ):
     """Render a synthetic scene with ground truth (poses, depth, object masks, tracks) to a dataset and a video."""
@@ -356,7 +381,8 @@ def synth_cmd(
         raise InvalidArgumentError("give a SPEC (a .json file or one of: " + ", ".join(builtin_names()) + ") and -o OUTPUT")
     scene_spec = load_spec(spec)
     out = generate(scene_spec, output, frames=frames, size=None if size is None else parse_size(size), supersample=supersample,
-                   video=video)
+                   video=video, principal_point=None if principal_point is None else parse_numbers(principal_point, 2, "--principal-point"),
+                   distortion=None if distortion is None else parse_numbers(distortion, 4, "--distortion"))
     typer.echo(f"{scene_spec.name}: {scene_spec.frames} frames of {len(scene_spec.objects)} objects written to {out} "
                f"(transforms.json, {'video.mp4, ' if video else ''}ground_truth.json)")
 

@@ -200,3 +200,50 @@ def test_cli(tmp_path, capsys):
     assert (tmp_path / "td" / "transforms.json").is_file() and not (tmp_path / "td" / "video.mp4").exists()
     assert main(["synth", "tabletop-dynamic", "-o", str(tmp_path / "x"), "--size", "64by48"]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_a_lens_with_distortion_and_an_off_centre_point_renders_where_it_projects(tmp_path):
+    """The same views with and without the lens: a surface point from the pinhole render's depth,
+    projected through the loaded OpenCV camera (distortion and principal point read back from
+    transforms.json), lands where the lens render sees the same depth, pixels away from where a
+    pinhole would put it."""
+    import imageio.v3 as iio
+
+    from scenegen.camera import distort_normalized
+    from scenegen.data import load_dataset
+    from scenegen.synth.raycast import undistort
+
+    lens, centre = [-0.25, 0.06, 0.003, -0.002], (0.58, 0.44)
+    spec = load_spec("tabletop-static")
+    out = generate(spec, tmp_path / "lens", frames=2, size=(160, 120), progress=False, video=False, principal_point=centre,
+                   distortion=lens)
+    pinhole = generate(spec, tmp_path / "pinhole", frames=2, size=(160, 120), progress=False, video=False,
+                       principal_point=centre)
+    cams = load_dataset(out).cameras
+    assert torch.allclose(cams.distortion[0, :4], torch.tensor(lens)) and abs(float(cams.cx[0]) - 0.58 * 160) < 1e-4
+    errors, shifts = [], []
+    for i in range(len(cams)):
+        flat = iio.imread(pinhole / "depth" / f"frame_{i:05d}.png").astype(np.float64) / 1000
+        bent = iio.imread(out / "depth" / f"frame_{i:05d}.png").astype(np.float64) / 1000
+        c = cams[i]
+        for v in range(4, 116, 6):
+            for u in range(4, 156, 6):
+                z = flat[v, u]
+                if z == 0 or np.ptp(flat[v - 1:v + 2, u - 1:u + 2]) > 0.02 * z:  # nothing hit, or an edge
+                    continue
+                local = torch.tensor([(u + 0.5 - c.cx) / c.fx * z, (v + 0.5 - c.cy) / c.fy * z, z], dtype=torch.float64)
+                world = (c.c2w[:3, :3].double() @ local + c.c2w[:3, 3].double()).float()
+                uv = c.project(world[None])[0][0]
+                ud, vd = int(uv[0]), int(uv[1])
+                if 0 <= ud < 160 and 0 <= vd < 120 and bent[vd, ud] > 0:
+                    errors.append(abs(bent[vd, ud] - z))
+                    shifts.append(math.hypot(float(uv[0]) - u - 0.5, float(uv[1]) - v - 0.5))
+    assert len(errors) > 200 and np.median(errors) < 0.003 and np.percentile(errors, 90) < 0.02
+    assert max(shifts) > 5  # the lens moves the frame's outer points by pixels
+    # the renderer's rays invert the distortion the cameras apply
+    xy = torch.rand(200, 2, dtype=torch.float64) - 0.5
+    assert torch.allclose(torch.as_tensor(undistort(distort_normalized(xy, torch.tensor(lens, dtype=torch.float64)).numpy(),
+                                                    lens)), xy, atol=1e-9)
+    with pytest.raises(InvalidArgumentError, match="principal_point"):
+        generate(spec, tmp_path / "bad", frames=2, size=(32, 24), principal_point=(0.9, 0.5))
+    assert main(["synth", "tabletop-static", "-o", str(tmp_path / "cli"), "--distortion", "0.1,x", "--frames", "2"]) == 2

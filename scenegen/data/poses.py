@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +39,37 @@ from .dataset import Dataset
 log = logging.getLogger("scenegen.poses")
 
 
+MAPPERS = ("auto", "incremental", "global")
+# COLMAP camera models scenegen can ask for: (focal lengths, distortion parameters)
+CAMERA_MODELS = {"SIMPLE_PINHOLE": (1, 0), "PINHOLE": (2, 0), "SIMPLE_RADIAL": (1, 1), "RADIAL": (1, 2), "OPENCV": (2, 4),
+                 "FULL_OPENCV": (2, 8), "SIMPLE_RADIAL_FISHEYE": (1, 1), "RADIAL_FISHEYE": (1, 2), "OPENCV_FISHEYE": (2, 4)}
+
+
 @dataclass
 class SfmOptions:
     exhaustive_below: int = 30  # match every pair when there are at most this many images
     overlap: int = 10  # sequential matching: each image with the next `overlap`
     loop_samples: int = 24  # loop pass: this many evenly spread images matched all-to-all (0: off)
     default_focal_factor: float = 1.2  # focal prior without metadata, times the longer side
+    # auto: map with SIMPLE_RADIAL (f, cx, cy, k: robust from few images), then free the principal
+    # point in a global bundle adjustment and, when every image shares one camera and there are at
+    # least `opencv_min_images`, also try OPENCV (fx, fy, cx, cy, k1, k2, p1, p2). A refinement is
+    # kept when the frames pin it down: the reprojection error falls (by min_principal_point_gain
+    # from the mapped model, by min_camera_model_gain more for OPENCV once the point is refined), the point stays within
+    # max_principal_point_shift of the centre, and a second adjustment started from another focal
+    # length and point (start_offset) lands on the same camera (within camera_agreement of the
+    # frame). Measured: OPENCV with the point held at the centre trades it for tangential
+    # distortion (5.8 degree rotation errors on a rendered off-centre lens), and on rendered pinhole
+    # photos the principal point drifts without lowering the error (2.4 degrees).
+    # Or any COLMAP model name, used from the start (with the principal point refinement only).
+    camera_model: str = "auto"
+    opencv_min_images: int = 10
+    min_camera_model_gain: float = 0.01
+    start_offset: float = 0.05
+    camera_agreement: float = 0.005
+    # auto: incremental and global (GLOMAP) mapping both, the model with more images registered
+    # kept, and of two with as many, the lower mean reprojection error; or one of them.
+    mapper: str = "auto"
     refine_principal_point: bool = True
     max_principal_point_shift: float = 0.1  # of the frame size, for the refined point to be kept
     min_principal_point_gain: float = 0.03  # ... and the reprojection error must fall by this fraction
@@ -58,6 +83,12 @@ class SfmOptions:
     min_baseline_ratio: float = 0.05
     focal_range: tuple = (0.45, 5.0)  # focal length over the longer side: 0.45 is a 96-degree field of view
 
+    def __post_init__(self):
+        if self.mapper not in MAPPERS:
+            raise InvalidArgumentError(f"SfM mapper {self.mapper!r}: give one of {', '.join(MAPPERS)}")
+        if self.camera_model != "auto" and self.camera_model not in CAMERA_MODELS:
+            raise InvalidArgumentError(f"SfM camera model {self.camera_model!r}: give auto or one of {', '.join(CAMERA_MODELS)}")
+
 
 @dataclass
 class SfmReport:
@@ -68,6 +99,9 @@ class SfmReport:
     focal_px: float
     principal_point_refined: bool
     seconds: float
+    camera_model: str = "SIMPLE_RADIAL"
+    mapper: str = "incremental"
+    mappers: dict = field(default_factory=dict)  # each mapper tried: registered, reprojection error, seconds
     triangulation_angle_deg: float = 0.0  # median over points
     baseline_ratio: float = 0.0  # camera spread / scene depth
 
@@ -129,26 +163,110 @@ def _match(pycolmap, database: Path, names: list[str], options: SfmOptions, work
         pycolmap.match_image_pairs(database, pairing_options=imported, device=cpu)
 
 
-def _refine_principal_point(pycolmap, model, options: SfmOptions):
-    """(model, kept): a global bundle adjustment that also frees the principal point, kept only
-    when the point stays within `max_principal_point_shift` of the centre and the reprojection
-    error does not grow; otherwise the model as it was."""
-    before_error = model.compute_mean_reprojection_error()
+def _prior_params(model: str, focal: float, width: int, height: int) -> str:
+    """COLMAP's parameter string for a focal-length prior, the point at the centre, no distortion."""
+    focals, extra = CAMERA_MODELS[model]
+    return ",".join([str(focal)] * focals + [str(width / 2), str(height / 2)] + ["0"] * extra)
+
+
+def _map(pycolmap, mapper: str, database: Path, image_dir: Path, out: Path, options: SfmOptions, bar, images: int):
+    """(the mapper's model with the most images registered or None, whether it ran into the time cap)."""
+    out.mkdir(parents=True)
+    bar.update(0, description=f"SfM: {mapper} mapping (images registered)", total=images if mapper == "incremental" else None)
+    started = time.perf_counter()
+    if mapper == "incremental":
+        mapping = pycolmap.IncrementalPipelineOptions()
+        mapping.max_runtime_seconds = max(1, round(options.max_mapping_seconds))
+        mapping.random_seed = 0  # the same images give the same model
+        mapping.max_num_models = options.max_models
+        models = pycolmap.incremental_mapping(database, image_dir, out, options=mapping, next_image_callback=bar.advance)
+    else:
+        mapping = pycolmap.GlobalPipelineOptions()
+        mapping.random_seed = 0
+        models = pycolmap.global_mapping(database, image_dir, out, options=mapping)
+    _quiet(pycolmap)
+    capped = time.perf_counter() - started >= options.max_mapping_seconds
+    if not models:
+        return None, capped
+    return models[max(models, key=lambda k: models[k].num_reg_images())], capped
+
+
+def _camera_as(pycolmap, c, model: str, scale: float = 1.0, shift: float = 0.0):
+    """Camera `c` as `model` (SIMPLE_RADIAL -> OPENCV: fx = fy = f, k1 = k), its focal length times
+    `scale` and its principal point moved by `shift` of the frame (right and up)."""
+    params = list(c.params)
+    if model != c.model.name:
+        if (c.model.name, model) != ("SIMPLE_RADIAL", "OPENCV"):
+            raise InvalidArgumentError(f"no conversion from the {c.model.name} camera model to {model}")
+        f, cx, cy, k = params
+        params = [f, f, cx, cy, k, 0.0, 0.0, 0.0]
+    out = pycolmap.Camera(model=model, width=c.width, height=c.height, params=params, camera_id=c.camera_id)
+    p = list(out.params)
+    for i in out.focal_length_idxs():
+        p[i] *= scale
+    ix, iy = out.principal_point_idxs()
+    p[ix] += shift * c.width
+    p[iy] -= shift * c.height
+    out.params = p
+    return out
+
+
+def _adjusted(pycolmap, model, camera_model: str, scale: float = 1.0, shift: float = 0.0):
+    """A copy of `model` with its cameras as `camera_model` (see _camera_as), after a global bundle
+    adjustment that frees the focal length, the distortion and the principal point."""
     refined = pycolmap.Reconstruction(model)
+    for camera_id, c in list(refined.cameras.items()):
+        refined.cameras[camera_id] = _camera_as(pycolmap, c, camera_model, scale, shift)
     ba = pycolmap.BundleAdjustmentOptions()
     ba.refine_principal_point = True
     ba.print_summary = False
     pycolmap.bundle_adjustment(refined, ba)
     _quiet(pycolmap)
-    shift = max(max(abs(c.principal_point_x - c.width / 2) / c.width, abs(c.principal_point_y - c.height / 2) / c.height)
-                for c in refined.cameras.values())
-    error = refined.compute_mean_reprojection_error()
-    log.info("scenegen poses: principal point refinement moves it %.3f of the frame, reprojection error %.4f -> %.4f px",
-             shift, before_error, error)
-    if shift <= options.max_principal_point_shift and error <= before_error * (1 - options.min_principal_point_gain):
-        return refined, True
-    log.info("scenegen poses: principal point not refined; the images do not pin it down")
-    return model, False
+    return refined
+
+
+def _camera_gap(a, b) -> float:
+    """How far two adjusted models' cameras differ: the largest focal-length ratio change and
+    principal-point move (as a fraction of the frame) over the cameras."""
+    gap = 0.0
+    for ca, cb in zip(a.cameras.values(), b.cameras.values()):
+        gap = max(gap, abs(ca.mean_focal_length() / cb.mean_focal_length() - 1),
+                  abs(ca.principal_point_x - cb.principal_point_x) / ca.width,
+                  abs(ca.principal_point_y - cb.principal_point_y) / ca.height)
+    return gap
+
+
+def _refine_camera(pycolmap, model, options: SfmOptions, richer: tuple[str, ...]):
+    """(model, camera model name, principal point refined): the mapped model, or one adjusted with
+    its principal point free (as mapped, then as each model in `richer`), whichever the frames pin
+    down with the lowest error (see SfmOptions.camera_model)."""
+    first = next(iter(model.cameras.values())).model.name
+    kept, kept_name, kept_error = model, first, model.compute_mean_reprojection_error()
+    for name in (first, *richer):
+        # from the mapped model the error must fall by min_principal_point_gain; a richer model
+        # must then lower it by min_camera_model_gain more
+        gain = options.min_principal_point_gain if kept is model else options.min_camera_model_gain
+        refined = _adjusted(pycolmap, model, name)
+        error = refined.compute_mean_reprojection_error()
+        shift = max(max(abs(c.principal_point_x - c.width / 2) / c.width, abs(c.principal_point_y - c.height / 2) / c.height)
+                    for c in refined.cameras.values())
+        verdict = "kept"
+        if error > kept_error * (1 - gain):
+            verdict = f"not kept: the error must fall by {gain:.0%}"
+        elif shift > options.max_principal_point_shift:
+            verdict = f"not kept: the point is more than {options.max_principal_point_shift:.0%} of the frame off centre"
+        else:
+            other = _adjusted(pycolmap, model, name, 1 + options.start_offset, options.start_offset)
+            gap = _camera_gap(refined, other)
+            if gap > options.camera_agreement:
+                verdict = f"not kept: started elsewhere it lands {gap:.2%} of the frame away"
+        log.info("scenegen poses: %s camera with its principal point free: moved %.3f of the frame, reprojection error "
+                 "%.4f -> %.4f px; %s", name, shift, kept_error, error, verdict)
+        if verdict == "kept":
+            kept, kept_name, kept_error = refined, name, error
+    if kept is model:
+        log.info("scenegen poses: principal point not refined; the images do not pin it down")
+    return kept, kept_name, kept is not model
 
 
 def parallax(model) -> tuple[float, float]:
@@ -181,8 +299,8 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
     in work_dir/undistorted and work_dir/sfm_report.json; returns the posed, undistorted Dataset
     (times carried over, SfM points with colours) and a report. `focal_px`: a focal-length prior
     in pixels (default: dataset.metadata["focal_px"], else from the frame size)."""
-    pycolmap = _pycolmap()
     options = options or SfmOptions()
+    pycolmap = _pycolmap()
     if len(dataset) < 3:
         raise InvalidArgumentError(f"structure from motion needs at least 3 images, got {len(dataset)}; use a longer "
                                    "video, more photos or a higher --max-frames")
@@ -198,47 +316,58 @@ def estimate_poses(dataset: Dataset, work_dir: str | os.PathLike, options: SfmOp
     database = work / "database.db"
     started = time.perf_counter()
 
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "SIMPLE_RADIAL"
-    reader.default_focal_length_factor = options.default_focal_factor
     sizes = {dataset.image_size(i) for i in range(len(dataset))}
     # One camera for a video or a photo set from one camera; photos of several sizes get one each.
     camera_mode = pycolmap.CameraMode.SINGLE if len(sizes) == 1 else pycolmap.CameraMode.PER_IMAGE
+    shared = len(sizes) == 1
+    camera_model = "SIMPLE_RADIAL" if options.camera_model == "auto" else options.camera_model
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = camera_model
+    reader.default_focal_length_factor = options.default_focal_factor
     focal_px = focal_px or dataset.metadata.get("focal_px")
     if focal_px and len(sizes) == 1:
         width, height = sizes.pop()
-        reader.camera_params = f"{focal_px},{width / 2},{height / 2},0"
+        reader.camera_params = _prior_params(camera_model, float(focal_px), width, height)
     if dataset.mask_paths is not None:
         _write_colmap_masks(dataset, names, work / "masks")
         reader.mask_path = str(work / "masks")
-    mapping = pycolmap.IncrementalPipelineOptions()
-    mapping.max_runtime_seconds = max(1, round(options.max_mapping_seconds))
-    mapping.random_seed = 0  # the same images give the same model
-    mapping.max_num_models = options.max_models
+    mappers = ("incremental", "global") if options.mapper == "auto" else (options.mapper,)
+    tried, capped = {}, False
     with Progress(f"SfM: SIFT features of {len(names)} images", enabled=progress) as bar:
         pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=camera_mode,
                                   reader_options=reader, device=pycolmap.Device.cpu)
         bar.update(description="SfM: matching")
         _match(pycolmap, database, names, options, work)
-        bar.update(0, description="SfM: mapping (images registered)", total=len(names))
-        mapping_started = time.perf_counter()
-        models = pycolmap.incremental_mapping(database, image_dir, work / "sparse", options=mapping,
-                                              next_image_callback=bar.advance)
-        capped = time.perf_counter() - mapping_started >= options.max_mapping_seconds
-    if not models:
+        for mapper in mappers:
+            mapping_started = time.perf_counter()
+            model, capped_here = _map(pycolmap, mapper, database, image_dir, work / "sparse" / mapper, options, bar, len(names))
+            lens, pp_refined = camera_model, False
+            if model is not None and options.refine_principal_point and model.num_reg_images() >= 3:
+                bar.update(description=f"SfM: {mapper} mapping: refining the camera")
+                richer = options.camera_model == "auto" and shared and model.num_reg_images() >= options.opencv_min_images
+                model, lens, pp_refined = _refine_camera(pycolmap, model, options, ("OPENCV",) if richer else ())
+            tried[mapper] = (model, lens, pp_refined, time.perf_counter() - mapping_started)
+            capped = capped or capped_here
+    found = {name: t for name, t in tried.items() if t[0] is not None}
+    if not found:
         raise DatasetError(f"{image_dir}: structure from motion registered no images; the capture needs more overlap "
                            "and camera translation (walk around the subject rather than turning on the spot)")
-    model = models[max(models, key=lambda k: models[k].num_reg_images())]
-    refined = False
-    if options.refine_principal_point and model.num_reg_images() >= 3:
-        model, refined = _refine_principal_point(pycolmap, model, options)
+    # more images registered wins; of as many, the lower mean reprojection error
+    mapper = min(found, key=lambda k: (-found[k][0].num_reg_images(), found[k][0].compute_mean_reprojection_error()))
+    model, camera_model, refined, _ = found[mapper]
+    summary = {name: {"registered": 0 if m is None else m.num_reg_images(),
+                      "reprojection_error_px": None if m is None else float(m.compute_mean_reprojection_error()),
+                      "camera_model": lens, "principal_point_refined": pp, "seconds": round(seconds, 2)}
+               for name, (m, lens, pp, seconds) in tried.items()}
+    log.info("scenegen poses: %s kept (%s)", mapper, "; ".join(
+        f"{k}: {v['registered']} images, {v['reprojection_error_px'] or float('nan'):.3f} px, {v['seconds']:.0f} s" for k, v in summary.items()))
     cams = [model.cameras[img.camera_id] for img in model.images.values() if img.has_pose]
     focal_ratio = np.array([c.mean_focal_length() / max(c.width, c.height) for c in cams])
     median = int(np.argsort(focal_ratio)[len(cams) // 2])
     report = SfmReport(images=len(dataset), registered=model.num_reg_images(), points=model.num_points3D(),
                        mean_reprojection_error=float(model.compute_mean_reprojection_error()),
                        focal_px=float(cams[median].mean_focal_length()), principal_point_refined=refined,
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, camera_model=camera_model, mapper=mapper, mappers=summary)
     report.triangulation_angle_deg, report.baseline_ratio = parallax(model)
     problems = []
     if report.registration_rate < options.min_registration:

@@ -4,6 +4,7 @@ forward walk. Each gives one OpenCV camera per frame, looking at a target, with 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -31,7 +32,8 @@ def _wobble(frames: int, amplitude: float, seed: int) -> np.ndarray:
 
 def camera_path(spec: dict, seed: int = 0) -> Cameras:
     """Cameras for a path spec. Common keys: frames, width, height, fov_deg (horizontal), wobble
-    (metres of hand-held shake, 0 for a rig). orbit: centre, radius, eye_height (above the centre),
+    (metres of hand-held shake, 0 for a rig), principal_point ([x, y] as fractions of the width
+    and height, default the centre), distortion (OpenCV k1, k2, p1, p2, default none). orbit: centre, radius, eye_height (above the centre),
     start_deg, arc_deg. walk: start, end (eye positions), look_at (a point, default straight
     ahead), bob (metres of vertical step motion)."""
     spec = renamed_keys(spec, "the camera path", center="centre")
@@ -45,6 +47,7 @@ def camera_path(spec: dict, seed: int = 0) -> Cameras:
         wobble = float(spec.get("wobble", 0.0))
         if frames < 2 or width < 8 or height < 8 or not 10 <= fov <= 150:
             raise ValueError("need frames >= 2, width and height >= 8 and 10 <= fov_deg <= 150")
+        principal, distortion = lens(spec)
         s = np.linspace(0.0, 1.0, frames)
         if kind == "orbit":
             centre = np.asarray(spec.get("centre", (0, 0, 0)), dtype=np.float64).reshape(3)
@@ -67,4 +70,24 @@ def camera_path(spec: dict, seed: int = 0) -> Cameras:
     targets = targets + _wobble(frames, wobble * 0.5, seed + 1)
     cams = [Camera.look_at(torch.tensor(e, dtype=torch.float32), torch.tensor(t, dtype=torch.float32), (0.0, 0.0, 1.0),
                            fov_deg=fov, width=width, height=height) for e, t in zip(eyes, targets)]
+    cams = [replace(c, cx=principal[0] * width, cy=principal[1] * height, distortion=distortion) for c in cams]
     return Cameras.stack(cams)
+
+
+MAX_SHIFT = 0.2  # the principal point within this fraction of the frame from its centre
+MAX_DISTORTION = 0.5  # |k1|, |k2|, |p1|, |p2| at most this
+
+
+def lens(spec: dict) -> tuple[tuple[float, float], torch.Tensor | None]:
+    """(principal point as fractions of the frame, OpenCV distortion [4] or None) of a camera spec;
+    a ValueError naming the key when they are out of range."""
+    principal = tuple(float(v) for v in spec.get("principal_point", (0.5, 0.5)))
+    if len(principal) != 2 or not all(abs(v - 0.5) <= MAX_SHIFT for v in principal):
+        raise ValueError(f"principal_point must be [x, y], each within {MAX_SHIFT} of 0.5 (fractions of the frame)")
+    distortion = spec.get("distortion")
+    if distortion is None:
+        return principal, None
+    distortion = [float(v) for v in distortion]
+    if len(distortion) != 4 or not all(math.isfinite(v) and abs(v) <= MAX_DISTORTION for v in distortion):
+        raise ValueError(f"distortion must be [k1, k2, p1, p2], each at most {MAX_DISTORTION} in size")
+    return principal, torch.tensor(distortion, dtype=torch.float32)

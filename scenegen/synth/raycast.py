@@ -27,6 +27,21 @@ class Frame:
     mask: np.ndarray  # [H, W] uint8: 0 the room / background, i the i-th object (1-based)
 
 
+def undistort(xy: np.ndarray, distortion, iterations: int = 30) -> np.ndarray:
+    """The ideal normalised coordinates [N, 2] that OpenCV distortion maps to `xy` [N, 2]: the
+    rays of a distorted camera's pixels (fixed-point iteration, as OpenCV's undistortPoints)."""
+    import torch
+
+    from ..camera import distort_normalized
+
+    target = torch.as_tensor(xy, dtype=torch.float64)
+    dist = torch.as_tensor(distortion, dtype=torch.float64)
+    x = target.clone()
+    for _ in range(iterations):
+        x = x - (distort_normalized(x, dist) - target)
+    return x.numpy()
+
+
 class SyntheticRenderer:
     def __init__(self, spec: SceneSpec, supersample: int = 2):
         self.spec = spec
@@ -62,7 +77,10 @@ class SyntheticRenderer:
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
         u = (xs[..., None] + offsets[:, 0]).reshape(-1)
         v = (ys[..., None] + offsets[:, 1]).reshape(-1)
-        d_cam = np.stack([(u - float(camera.cx)) / float(camera.fx), (v - float(camera.cy)) / float(camera.fy), np.ones_like(u)], 1)
+        xy = np.stack([(u - float(camera.cx)) / float(camera.fx), (v - float(camera.cy)) / float(camera.fy)], 1)
+        if camera.distortion is not None:
+            xy = undistort(xy, camera.distortion)
+        d_cam = np.concatenate([xy, np.ones_like(u)[:, None]], 1)
         c2w = camera.c2w.double().numpy()
         d = d_cam @ c2w[:3, :3].T
         origin = np.broadcast_to(c2w[:3, 3], d.shape)

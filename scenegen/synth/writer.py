@@ -15,6 +15,7 @@ The folder is written beside OUT and renamed into place when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -40,23 +41,29 @@ def _track(obj, times: np.ndarray) -> dict:
 
 
 def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = None, size: tuple[int, int] | None = None,
-             supersample: int = 2, video: bool = True, progress: bool = True) -> Path:
+             supersample: int = 2, video: bool = True, progress: bool = True, principal_point=None,
+             distortion=None) -> Path:
     """Render `spec` into the dataset folder `out` (see the module doc); returns `out`.
-    frames / size override the spec's camera frame count and (width, height)."""
+    frames / size override the spec's camera frame count and (width, height); principal_point
+    ([x, y], fractions of the frame) and distortion (OpenCV [k1, k2, p1, p2]) its lens."""
     import imageio.v2 as imageio
     from PIL import Image
-    from ..common.progress import track
 
     from ..common.atomic import atomic_path
+    from ..common.progress import track
 
     camera = dict(spec.camera)
+    if principal_point is not None:
+        camera["principal_point"] = list(principal_point)
+    if distortion is not None:
+        camera["distortion"] = list(distortion)
     if frames is not None:
         if frames < 2:
             raise InvalidArgumentError(f"frames must be >= 2, got {frames}")
         camera["frames"] = frames
     if size is not None:
         camera["width"], camera["height"] = int(size[0]), int(size[1])
-    spec.camera = camera
+    spec = dataclasses.replace(spec, camera=camera)  # the caller's spec stays as it was
     cams = camera_path(camera, seed=spec.seed)
     times = spec.times()
     renderer = SyntheticRenderer(spec, supersample=supersample)
@@ -85,7 +92,8 @@ def generate(spec: SceneSpec, out: str | os.PathLike, *, frames: int | None = No
             if writer is not None:
                 writer.close()
         c = cams[0]
-        transforms = {"camera_model": "OPENCV", "fl_x": float(c.fx), "fl_y": float(c.fy), "cx": float(c.cx), "cy": float(c.cy),
+        lens = {} if c.distortion is None else dict(zip(("k1", "k2", "p1", "p2"), c.distortion.tolist()))
+        transforms = {"camera_model": "OPENCV", "fl_x": float(c.fx), "fl_y": float(c.fy), "cx": float(c.cx), "cy": float(c.cy), **lens,
                       "w": int(c.width), "h": int(c.height), "depth_unit_scale_factor": 0.001,
                       "mask_names": {str(i): obj.name for i, obj in enumerate(spec.objects, start=1)}, "frames": records}
         (tmp / "transforms.json").write_text(json.dumps(transforms, indent=1))
