@@ -142,7 +142,9 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
         _remove(out / name)
     started = time.perf_counter()
 
+    stage_seconds = {}
     frames = _frames_stage(path, out / "frames", max_frames, max_size, progress) if start <= 0 else load_keyframes(out / "frames")
+    stage_seconds["frames"] = time.perf_counter() - started
     if masks is not None:
         frames = frames.with_masks(match_masks(frames.image_paths, masks, frame_indices=frames.metadata.get("frame_indices")))
     posed, sfm_report = estimate_poses(frames, out / "sfm", sfm, progress=progress) if start <= 1 else load_poses(out / "sfm", frames)
@@ -157,6 +159,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
         posed = posed.with_masks([by_name.get(p.name) for p in posed.image_paths])
         if all(m is None for m in posed.mask_paths):
             raise DatasetError(f"{object_masks}: the object masks belong to keyframes that structure from motion did not register")
+    stage_seconds["poses"] = time.perf_counter() - started - sum(stage_seconds.values())
     if start <= 2:
         scene = train(posed, config or video_train_config(), out=out / "train", progress=progress, objects=objects)
     else:
@@ -167,10 +170,12 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     if train_seconds is None and (out / "train" / "train_log.json").is_file():  # a scene saved before its metadata kept the time
         train_seconds = json.loads((out / "train" / "train_log.json").read_text()).get("train_seconds")
 
+    stage_seconds["train"] = time.perf_counter() - started - sum(stage_seconds.values())
     scene.metadata.update(sfm_from_scene=sfm_from_scene.tolist(), up=[0.0, 0.0, 1.0])
     save(scene, out / "scene")
     write_ply(out / "point_cloud.ply", scene.background.gaussians.transform(sfm_from_scene.float()))
     _videos(scene, posed, out, progress)
+    stage_seconds["export"] = time.perf_counter() - started - sum(stage_seconds.values())
     report = {
         "source": str(path),
         "frames_read": frames.metadata.get("frames_read") or len(frames),
@@ -181,9 +186,13 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
         "reprojection_error_px": sfm_report.mean_reprojection_error,
         "focal_px": sfm_report.focal_px,
         "principal_point_refined": sfm_report.principal_point_refined,
+        "camera_model": sfm_report.camera_model,
+        "mapper": sfm_report.mapper,
+        "mappers": sfm_report.mappers,
         "sfm_seconds": sfm_report.seconds,
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - started,
+        "stage_seconds": stage_seconds,  # frames, poses, train, export (with normalising and the videos)
         "from_stage": from_stage,
         "gaussians": scene.num_gaussians,
         "eval": scene.metadata.get("eval"),

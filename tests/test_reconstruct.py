@@ -67,6 +67,10 @@ def test_photos_to_scene_in_cached_stages(sfm_photos, tmp_path, capsys):
     scene = reconstruct(sfm_photos.folder, out, config=TrainConfig(steps=30), progress=False)
     report = json.loads((out / "report.json").read_text())
     assert report["registered"] == 16 and report["from_stage"] == "frames" and report["train_seconds"] > 0
+    stages = report["stage_seconds"]  # where the time went
+    assert list(stages) == ["frames", "poses", "train", "export"] and all(v >= 0 for v in stages.values())
+    assert abs(sum(stages.values()) - report["total_seconds"]) < 0.5 and stages["poses"] >= report["sfm_seconds"] * 0.99
+    assert report["mapper"] in report["mappers"] and report["camera_model"] in ("SIMPLE_RADIAL", "OPENCV")
     for name in ("frames/frames.json", "sfm/sfm_report.json", "train/scene", "scene", "point_cloud.ply"):
         assert (out / name).exists(), name
     # The scene lives in the normalised frame: cameras about 1 from the origin, up along +z.
