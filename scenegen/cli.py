@@ -594,8 +594,8 @@ def _before_after(before, after, path: Path, time: Optional[float], backend: str
 def demo_cmd(
     output: Path = typer.Option(Path("out/demo"), "-o", "--output", help="Folder to write everything into."),
     frames: int = typer.Option(36, min=8, help="Frames of the generated capture."),
-    size: str = typer.Option("160x120", help="Size WxH of the generated capture."),
-    steps: int = typer.Option(1500, min=1, help="Training steps."),
+    size: str = typer.Option("320x240", help="Size WxH of the generated capture."),
+    steps: int = typer.Option(1000, min=1, help="Training steps."),
 ):
     """The main job on the built-in scene: generate a capture of a table where a box slides and a
     block turns, reconstruct it with its objects, edit it (move, duplicate, drop under gravity,

@@ -43,7 +43,7 @@ def demo_edits(scene) -> list[dict]:
     return edits
 
 
-def run_demo(out: str | Path = "out/demo", *, frames: int = 36, size: tuple[int, int] = (160, 120), steps: int = 1500,
+def run_demo(out: str | Path = "out/demo", *, frames: int = 36, size: tuple[int, int] = (320, 240), steps: int = 1000,
              progress: bool = True) -> dict:
     """Run the main job into `out`; returns a summary (paths, timings, objects, held-out PSNR)."""
     from .data import load_dataset

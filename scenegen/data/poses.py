@@ -55,8 +55,9 @@ class SfmOptions:
     # point in a global bundle adjustment and, when every image shares one camera and there are at
     # least `opencv_min_images`, also try OPENCV (fx, fy, cx, cy, k1, k2, p1, p2). A refinement is
     # kept when the frames pin it down: the reprojection error falls (by min_principal_point_gain
-    # from the mapped model, by min_camera_model_gain more for OPENCV once the point is refined), the point stays within
-    # max_principal_point_shift of the centre, and a second adjustment started from another focal
+    # from the mapped model, by min_camera_model_gain more for OPENCV once the point is refined),
+    # the point stays within max_principal_point_shift of the centre, and a second adjustment
+    # started from another focal
     # length and point (start_offset) lands on the same camera (within camera_agreement of the
     # frame). Measured: OPENCV with the point held at the centre trades it for tangential
     # distortion (5.8 degree rotation errors on a rendered off-centre lens), and on rendered pinhole
