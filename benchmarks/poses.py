@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from _reference import pycolmap_defaults
 from _results import RESULTS, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,24 +62,9 @@ def cameras_from(model, reference: dict):
 
 def reference_sfm(images: Path, names: list[str], work: Path, truth: dict) -> dict:
     """pycolmap with its defaults, as a user would run it by hand, and its pose errors."""
-    import zlib  # noqa: F401
-
-    import pycolmap
-
     from scenegen.data.pose_compare import compare_poses
 
-    pycolmap.logging.minloglevel = 2
-    work.mkdir(parents=True)
-    started = time.perf_counter()
-    pycolmap.extract_features(work / "db.db", images, image_names=names, device=pycolmap.Device.cpu)
-    if len(names) <= 30:
-        pycolmap.match_exhaustive(work / "db.db", device=pycolmap.Device.cpu)
-    else:
-        pycolmap.match_sequential(work / "db.db", device=pycolmap.Device.cpu)
-    models = pycolmap.incremental_mapping(work / "db.db", images, work)
-    seconds = time.perf_counter() - started
-    pycolmap.logging.minloglevel = 2
-    model = models[max(models, key=lambda k: models[k].num_reg_images())]
+    model, seconds = pycolmap_defaults(images, names, work)
     errors = compare_poses(*cameras_from(model, truth))
     return {"run": "pycolmap defaults", "registered": model.num_reg_images(), "camera_model": "SIMPLE_RADIAL",
             "principal_point_refined": False, "reprojection_error_px": float(model.compute_mean_reprojection_error()),

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from _reference import pycolmap_defaults
 from _results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +40,8 @@ STATUE = DATA / "colmap_statue"
 
 def reference_sfm(images: Path, names: list[str], work: Path) -> dict:
     """pycolmap with its defaults: what a user would run by hand."""
-    import zlib  # noqa: F401
-
-    import pycolmap
-
-    pycolmap.logging.minloglevel = 2
-    work.mkdir(parents=True)
-    started = time.perf_counter()
-    pycolmap.extract_features(work / "db.db", images, image_names=names, device=pycolmap.Device.cpu)
-    if len(names) <= 30:
-        pycolmap.match_exhaustive(work / "db.db", device=pycolmap.Device.cpu)
-    else:
-        pycolmap.match_sequential(work / "db.db", device=pycolmap.Device.cpu)
-    models = pycolmap.incremental_mapping(work / "db.db", images, work)
-    registered = max((m.num_reg_images() for m in models.values()), default=0)
-    pycolmap.logging.minloglevel = 2
-    return {"registered": registered, "seconds": time.perf_counter() - started}
+    model, seconds = pycolmap_defaults(images, names, work)
+    return {"registered": 0 if model is None else model.num_reg_images(), "seconds": seconds}
 
 
 def run_video(name: str, steps: int | None, tmp: Path) -> dict:
