@@ -95,14 +95,13 @@ class _Rasterize(torch.autograd.Function):
         arrays = tuple(_f32(t) for t in inputs)
         alpha, depth = _f32(alpha_t), _f32(depth_t)
         zeros = np.zeros((height, width), np.float32)
-        grads = np.zeros((len(ids), 10), np.float32)
+        grads = np.zeros((max(1, min(K.threads(), len(offsets) - 1)), ctx.n, 10), np.float32)
         K.backward(*arrays, offsets, ids, width, height, tile, bg, np.float32(cfg.min_alpha), np.float32(cfg.max_alpha),
                    alpha, depth, final_t, last,
                    _f32(g_rgb) if g_rgb is not None else np.zeros((height, width, 3), np.float32),
                    _f32(g_alpha) if g_alpha is not None else zeros,
                    _f32(g_depth) if g_depth is not None else zeros, grads, K.threads())
-        per_gaussian = torch.zeros(ctx.n, 10, dtype=torch.float32)
-        per_gaussian.index_add_(0, torch.from_numpy(ids).long(), torch.from_numpy(grads))
+        per_gaussian = torch.from_numpy(K.sum_chunks(grads) if grads.shape[0] > 1 else grads[0])
         d_mean, d_conic, d_opac, d_colour, d_depth = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5],
                                                      per_gaussian[:, 6:9], per_gaussian[:, 9])
         dt = ctx.dtypes

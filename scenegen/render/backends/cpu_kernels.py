@@ -228,10 +228,12 @@ def forward_image(means2d, conics, colours, opacities, radii, offsets, ids, widt
 @njit(parallel=True, fastmath=True, cache=True)
 def backward(means2d, conics, colours, opacities, depths, radii, offsets, ids, width, height, tile, bg,
              min_alpha, max_alpha, alpha, depth, final_t, last, g_rgb, g_alpha, g_depth, grads, stripes):
-    """Gradients per (tile, Gaussian) pair, walking each tile's list back to front.
+    """Gradients per Gaussian, walking each tile's list back to front.
 
-    grads [pairs, 10] receives d/d(mean x, mean y, conic a, b, c, opacity, r, g, b, depth) summed
-    over the tile's pixels; the caller adds the pairs of each Gaussian together.
+    grads [chunks, N, 10] (zeros) receives d/d(mean x, mean y, conic a, b, c, opacity, r, g, b,
+    depth): the tiles are split into `chunks` contiguous parts of the striped order, each summed
+    into its own row in a fixed order (the same result however the threads are scheduled); the
+    caller adds the chunks together (sum_chunks).
     With per pixel Q_i = g . (colour_i, 1, z_i) and S = sum over later Gaussians of w_j Q_j,
     dL/dalpha_i = T_i Q_i - S / (1 - alpha_i), as in 3DGS's backward pass.
     """
@@ -239,85 +241,110 @@ def backward(means2d, conics, colours, opacities, depths, radii, offsets, ids, w
     tiles_y = (height + tile - 1) // tile
     npix = tile * tile
     stripes = max(1, min(stripes, tiles_y))
-    for u in prange(tiles_x * tiles_y):
-        t = striped_tile(u, tiles_x, tiles_y, stripes)
-        x0 = (t % tiles_x) * tile
-        y0 = (t // tiles_x) * tile
-        px = np.empty(npix, dtype=F)
-        py = np.empty(npix, dtype=F)
-        T = np.ones(npix, dtype=F)
-        S = np.zeros(npix, dtype=F)
-        gr = np.zeros(npix, dtype=F)
-        gg = np.zeros(npix, dtype=F)
-        gb = np.zeros(npix, dtype=F)
-        ga = np.zeros(npix, dtype=F)
-        gd = np.zeros(npix, dtype=F)
-        lastj = np.full(npix, -1, dtype=np.int32)
-        max_last = -1
+    n_tiles = tiles_x * tiles_y
+    chunks = grads.shape[0]
+    per_chunk = (n_tiles + chunks - 1) // chunks
+    for ch in prange(chunks):
+        for u in range(ch * per_chunk, min(n_tiles, (ch + 1) * per_chunk)):
+            _backward_tile(striped_tile(u, tiles_x, tiles_y, stripes), means2d, conics, colours, opacities, depths, radii,
+                           offsets, ids, width, height, tile, bg, min_alpha, max_alpha, alpha, depth, final_t, last,
+                           g_rgb, g_alpha, g_depth, grads[ch])
+
+
+@njit(parallel=True, cache=True)
+def sum_chunks(grads):
+    """[chunks, N, K] -> [N, K], the chunks added in order."""
+    out = grads[0].copy()
+    for g in prange(grads.shape[1]):
+        for ch in range(1, grads.shape[0]):
+            for k in range(grads.shape[2]):
+                out[g, k] += grads[ch, g, k]
+    return out
+
+
+@njit(inline="always", fastmath=True)
+def _backward_tile(t, means2d, conics, colours, opacities, depths, radii, offsets, ids, width, height, tile, bg,
+                   min_alpha, max_alpha, alpha, depth, final_t, last, g_rgb, g_alpha, g_depth, grads):
+    """backward's work on tile t, added into grads [N, 10]."""
+    tiles_x = (width + tile - 1) // tile
+    npix = tile * tile
+    x0 = (t % tiles_x) * tile
+    y0 = (t // tiles_x) * tile
+    px = np.empty(npix, dtype=F)
+    py = np.empty(npix, dtype=F)
+    T = np.ones(npix, dtype=F)
+    S = np.zeros(npix, dtype=F)
+    gr = np.zeros(npix, dtype=F)
+    gg = np.zeros(npix, dtype=F)
+    gb = np.zeros(npix, dtype=F)
+    ga = np.zeros(npix, dtype=F)
+    gd = np.zeros(npix, dtype=F)
+    lastj = np.full(npix, -1, dtype=np.int32)
+    max_last = -1
+    for k in range(npix):
+        x = x0 + k % tile
+        y = y0 + k // tile
+        px[k] = F(x) + HALF
+        py[k] = F(y) + HALF
+        if x < width and y < height:
+            T[k] = final_t[y, x]
+            acc = alpha[y, x]
+            gr[k], gg[k], gb[k] = g_rgb[y, x, 0], g_rgb[y, x, 1], g_rgb[y, x, 2]
+            # depth = sum(w z) / max(acc, eps): split its gradient into the numerator and acc
+            den = max(acc, F(1e-10))
+            gd[k] = g_depth[y, x] / den
+            ga[k] = g_alpha[y, x] - (gr[k] * bg[0] + gg[k] * bg[1] + gb[k] * bg[2])
+            if acc > F(1e-10):
+                ga[k] -= g_depth[y, x] * depth[y, x] / den
+            lastj[k] = last[y, x]
+            max_last = max(max_last, np.int64(lastj[k]))
+    start = offsets[t]
+    for j in range(max_last, start - 1, -1):
+        g = ids[j]
+        j32 = np.int32(j)
+        mx, my = means2d[g, 0], means2d[g, 1]
+        a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
+        o, z, r = opacities[g], depths[g], radii[g]
+        r0, r1, r2 = colours[g, 0], colours[g, 1], colours[g, 2]
+        d_mx = d_my = d_a = d_b = d_c = d_o = d_r = d_g = d_bl = d_z = ZERO
         for k in range(npix):
-            x = x0 + k % tile
-            y = y0 + k // tile
-            px[k] = F(x) + HALF
-            py[k] = F(y) + HALF
-            if x < width and y < height:
-                T[k] = final_t[y, x]
-                acc = alpha[y, x]
-                gr[k], gg[k], gb[k] = g_rgb[y, x, 0], g_rgb[y, x, 1], g_rgb[y, x, 2]
-                # depth = sum(w z) / max(acc, eps): split its gradient into the numerator and acc
-                den = max(acc, F(1e-10))
-                gd[k] = g_depth[y, x] / den
-                ga[k] = g_alpha[y, x] - (gr[k] * bg[0] + gg[k] * bg[1] + gb[k] * bg[2])
-                if acc > F(1e-10):
-                    ga[k] -= g_depth[y, x] * depth[y, x] / den
-                lastj[k] = last[y, x]
-                max_last = max(max_last, np.int64(lastj[k]))
-        start = offsets[t]
-        for j in range(max_last, start - 1, -1):
-            g = ids[j]
-            j32 = np.int32(j)
-            mx, my = means2d[g, 0], means2d[g, 1]
-            a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
-            o, z, r = opacities[g], depths[g], radii[g]
-            r0, r1, r2 = colours[g, 0], colours[g, 1], colours[g, 2]
-            d_mx = d_my = d_a = d_b = d_c = d_o = d_r = d_g = d_bl = d_z = ZERO
-            for k in range(npix):
-                dx = px[k] - mx
-                dy = py[k] - my
-                power = -HALF * (a * dx * dx + c * dy * dy) - b * dx * dy
-                gauss = fast_exp(power)
-                raw = o * gauss
-                al = min(max_alpha, raw)
-                ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (j32 <= lastj[k])
-                al = al if ok else ZERO
-                t_i = T[k] / (ONE - al)
-                T[k] = t_i
-                w = al * t_i
-                q = gr[k] * r0 + gg[k] * r1 + gb[k] * r2 + ga[k] + gd[k] * z
-                d_al = t_i * q - S[k] / (ONE - al)
-                S[k] += w * q
-                d_r += gr[k] * w
-                d_g += gg[k] * w
-                d_bl += gb[k] * w
-                d_z += gd[k] * w
-                # No gradient through the 0.99 clamp, nor where the Gaussian did not contribute.
-                d_al = d_al if (ok & (raw < max_alpha)) else ZERO
-                d_o += d_al * gauss
-                d_pow = d_al * al
-                d_mx += d_pow * (a * dx + b * dy)
-                d_my += d_pow * (b * dx + c * dy)
-                d_a += -HALF * d_pow * dx * dx
-                d_b += -d_pow * dx * dy
-                d_c += -HALF * d_pow * dy * dy
-            grads[j, 0] = d_mx
-            grads[j, 1] = d_my
-            grads[j, 2] = d_a
-            grads[j, 3] = d_b
-            grads[j, 4] = d_c
-            grads[j, 5] = d_o
-            grads[j, 6] = d_r
-            grads[j, 7] = d_g
-            grads[j, 8] = d_bl
-            grads[j, 9] = d_z
+            dx = px[k] - mx
+            dy = py[k] - my
+            power = -HALF * (a * dx * dx + c * dy * dy) - b * dx * dy
+            gauss = fast_exp(power)
+            raw = o * gauss
+            al = min(max_alpha, raw)
+            ok = (abs(dx) <= r) & (abs(dy) <= r) & (power <= ZERO) & (al >= min_alpha) & (j32 <= lastj[k])
+            al = al if ok else ZERO
+            t_i = T[k] / (ONE - al)
+            T[k] = t_i
+            w = al * t_i
+            q = gr[k] * r0 + gg[k] * r1 + gb[k] * r2 + ga[k] + gd[k] * z
+            d_al = t_i * q - S[k] / (ONE - al)
+            S[k] += w * q
+            d_r += gr[k] * w
+            d_g += gg[k] * w
+            d_bl += gb[k] * w
+            d_z += gd[k] * w
+            # No gradient through the 0.99 clamp, nor where the Gaussian did not contribute.
+            d_al = d_al if (ok & (raw < max_alpha)) else ZERO
+            d_o += d_al * gauss
+            d_pow = d_al * al
+            d_mx += d_pow * (a * dx + b * dy)
+            d_my += d_pow * (b * dx + c * dy)
+            d_a += -HALF * d_pow * dx * dx
+            d_b += -d_pow * dx * dy
+            d_c += -HALF * d_pow * dy * dy
+        grads[g, 0] += d_mx
+        grads[g, 1] += d_my
+        grads[g, 2] += d_a
+        grads[g, 3] += d_b
+        grads[g, 4] += d_c
+        grads[g, 5] += d_o
+        grads[g, 6] += d_r
+        grads[g, 7] += d_g
+        grads[g, 8] += d_bl
+        grads[g, 9] += d_z
 
 
 @njit(cache=True)
