@@ -11,8 +11,8 @@
   phone clips' 2 Mbit/s) and is compared with the renderer's cameras.
 - lens-frames: the same capture's lossless PNG frames, without the video's compression.
 
-Each is run with the incremental mapper alone, the global (GLOMAP) mapper alone and the default
-(both, the better kept), beside pycolmap's plain pipeline (SIMPLE_RADIAL, incremental mapping, all
+Each is run with the incremental mapper alone, the global (GLOMAP) mapper alone and both (the
+better kept; the default, auto, is incremental alone where it registers every image), beside pycolmap's plain pipeline (SIMPLE_RADIAL, incremental mapping, all
 defaults) in the same run: registered images, camera model, principal point refined, reprojection
 error, rotation and centre errors after a similarity alignment (centres relative to the capture's
 size), time and its ratio to the reference. Writes benchmarks/results/poses.md and .json.
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 STATUE = DATA / "colmap_statue"
 LENS = {"distortion": [-0.12, 0.03, 0.001, -0.001], "principal_point": [0.56, 0.46], "size": (960, 720)}
-RUNS = ("incremental", "global", "auto")
+RUNS = ("incremental", "global", "both")
 CAPTURES = ("statue", "lens", "lens-frames")
 
 
@@ -135,7 +135,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         ref = r["rows"][-1]["seconds"]
         for row in r["rows"]:
-            kept = f" (kept {row['mapper_kept']})" if row.get("mapper_kept") and row["run"].endswith("auto") else ""
+            kept = f" (kept {row['mapper_kept']})" if row.get("mapper_kept") and row["run"].endswith("both") else ""
             lines.append(
                 f"| {r['capture']} | {row['run']}{kept} | {row['registered']}/{r['images']} | {row['camera_model']} | "
                 f"{'refined' if row['principal_point_refined'] else 'centre'} | {row['reprojection_error_px']:.3f} | "

@@ -324,8 +324,9 @@ def reconstruct_cmd(
                                                 "for the first keyframe, or a folder named by frame number."),
     camera_model: str = typer.Option("auto", help="SfM camera model: auto (SIMPLE_RADIAL, then OPENCV and the principal "
                                      "point where the frames pin them down) or a COLMAP model (SIMPLE_RADIAL, OPENCV, ...)."),
-    mapper: str = typer.Option("auto", help="SfM mapper: auto (incremental and global, the model with more images "
-                               "registered and then the lower reprojection error kept), incremental or global."),
+    mapper: str = typer.Option("auto", help="SfM mapper: incremental, global, both (the model with more images "
+                               "registered and then the lower reprojection error kept) or auto (incremental; both when "
+                               "it leaves images unregistered)."),
 ):
     """Video or photos -> keyframes -> poses (pycolmap) -> trained Gaussians, with a report.
 

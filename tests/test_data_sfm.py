@@ -27,6 +27,7 @@ def test_recovers_the_true_poses_and_focal_length(sfm_photos, tmp_path):
     posed, report = estimate_poses(load_image_folder(sfm_photos.folder), tmp_path / "sfm", progress=False)
     assert report.registered == 16 and report.points > 500 and report.mean_reprojection_error < 1.0
     assert abs(report.focal_px - sfm_photos.focal) / sfm_photos.focal < 0.05
+    assert list(report.mappers) == ["incremental"]  # auto: every image registered, so global mapping is not tried
     # Rendered with a centred principal point: freeing it gains nothing, so it is not refined.
     assert not report.principal_point_refined
     assert report.triangulation_angle_deg > 10 and report.baseline_ratio > 0.3
@@ -104,6 +105,7 @@ def test_focal_prior_reaches_colmap(sfm_photos, tmp_path):
         (params, prior), = db.execute("SELECT params, prior_focal_length FROM cameras")
     assert prior == 1 and np.frombuffer(params, np.float64)[0] == pytest.approx(sfm_photos.focal)
     assert abs(report.focal_px - sfm_photos.focal) / sfm_photos.focal < 0.05
+    assert list(report.mappers) == ["incremental"]  # auto: every image registered, so global mapping is not tried
 
 
 LENS = [-0.2, 0.05, 0.002, -0.002]
@@ -128,7 +130,8 @@ def test_a_distorted_off_centre_lens_gets_the_opencv_model_and_accurate_poses(le
     from scenegen.camera import Cameras
 
     folder, truth = lens_capture
-    posed, report = estimate_poses(load_image_folder(folder / "images"), tmp_path / "sfm", progress=False)
+    posed, report = estimate_poses(load_image_folder(folder / "images"), tmp_path / "sfm", SfmOptions(mapper="both"),
+                                   progress=False)
     assert report.registered == 20 and report.camera_model == "OPENCV" and report.principal_point_refined
     assert set(report.mappers) == {"incremental", "global"} and report.mapper in report.mappers
     kept = report.mappers[report.mapper]["reprojection_error_px"]
