@@ -47,19 +47,17 @@ def reference_sfm(images: Path, names: list[str], work: Path) -> dict:
 def run_video(name: str, steps: int | None, tmp: Path) -> dict:
     from scenegen import reconstruct
     from scenegen.errors import ScenegenError
-    from scenegen.pipeline import video_train_config
-
     out = tmp / name
     started = time.perf_counter()
     try:
-        scene = reconstruct(VIDEOS[name], out, config=video_train_config() if steps is None else video_train_config(steps),
+        scene = reconstruct(VIDEOS[name], out, config=None if steps is None else {"steps": steps},
                             progress=False)
     except ScenegenError as exc:
         frames = json.loads((out / "frames" / "frames.json").read_text()) if (out / "frames" / "frames.json").is_file() else {}
         return {"clip": name, "failed": True, "message": str(exc), "seconds": time.perf_counter() - started,
                 "keyframes": len(frames.get("keyframes", []))}
     r = dict(scene.metadata["report"])
-    r.update(clip=name, failed=False, steps=video_train_config().steps if steps is None else steps)
+    r.update(clip=name, failed=False, steps=scene.metadata["train"]["steps"])
     names = [p.name for p in sorted((out / "frames" / "images").iterdir())]
     r["reference"] = reference_sfm(out / "frames" / "images", names, tmp / f"{name}_reference")
     shutil.rmtree(out / "train", ignore_errors=True)

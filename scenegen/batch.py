@@ -43,7 +43,7 @@ class Capture:
 class BatchSettings:
     """What every capture is run with (the `reconstruct` / `train` options that apply to all)."""
 
-    steps: int | None = None  # None: each command's default (video_train_config's, TrainConfig's)
+    steps: int | None = None  # None: each command's default (from the capture for videos, TrainConfig's)
     motion: str = "auto"
     objects: str = "auto"
     max_frames: int = 120
@@ -123,9 +123,9 @@ def run_capture(capture: dict, out: str, settings: dict) -> dict:
 
 def _run(capture: Capture, out: Path, s: BatchSettings) -> dict:
     if capture.kind in ("video", "photos"):
-        from .pipeline import VIDEO_TRAIN_STEPS, reconstruct, video_train_config
+        from .pipeline import reconstruct
 
-        config = video_train_config(s.steps or VIDEO_TRAIN_STEPS, motion=s.motion, **s.extra)
+        config = {"motion": s.motion, **s.extra, **({"steps": s.steps} if s.steps else {})}
         scene = reconstruct(capture.source, out, max_frames=s.max_frames, max_size=s.max_size, config=config,
                             progress=False, objects=s.objects)
         report = json.loads((out / "report.json").read_text())

@@ -15,7 +15,6 @@ from typing import Optional
 import typer
 
 from .errors import ScenegenError
-from .pipeline import VIDEO_TRAIN_STEPS
 from .recon.config import TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig()
@@ -309,7 +308,8 @@ def reconstruct_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (frames, sfm, train, scene, report.json)."),
     max_frames: int = typer.Option(120, help="At most this many keyframes from a video."),
     max_size: int = typer.Option(1600, help="Longer side of the keyframes, in pixels."),
-    steps: int = typer.Option(VIDEO_TRAIN_STEPS, help="Training steps."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: from the capture, 60 per registered "
+                                        "keyframe, 2000 to 6000)."),
     masks: Optional[Path] = typer.Option(None, help="A mask image, or a folder of them (named like the images, or by "
                                          "video frame number); non-zero pixels are left out of structure from motion."),
     from_stage: str = typer.Option("frames", help="Re-run from this stage (frames, poses, train, export), reusing "
@@ -333,14 +333,14 @@ def reconstruct_cmd(
     Writes OUTPUT/scene, OUTPUT/point_cloud.ply (in the structure-from-motion frame),
     OUTPUT/trajectory.mp4, OUTPUT/turntable.mp4 and OUTPUT/report.json."""
     from .data.poses import SfmOptions
-    from .pipeline import reconstruct, video_train_config
+    from .pipeline import reconstruct
 
     if dynamic:
         from .deprecated import warn_once
 
         warn_once("scenegen reconstruct --dynamic", "--motion dynamic")
         motion = "dynamic"
-    config = video_train_config(steps, motion=motion, device=device)
+    config = {"motion": motion, "device": device, **({} if steps is None else {"steps": steps})}
     scene = reconstruct(source, output, max_frames=max_frames, max_size=max_size, masks=masks, config=config,
                         from_stage=from_stage, objects=objects, object_masks=object_masks,
                         sfm=SfmOptions(camera_model=camera_model, mapper=mapper))

@@ -25,9 +25,20 @@ STAGES = ("frames", "poses", "train", "export")
 RESULTS = ("report.json", "scene", "point_cloud.ply", "trajectory.mp4", "turntable.mp4", "renders")
 TIME_STILLS = 5  # renders/time_*.png of a dynamic scene, from the middle capture camera
 VIDEO_MAX_SIDE = 800
-# Training for a video capture: 6000 steps keep a whole run of a phone clip well under 20 minutes on a
-# 2-core CPU (TrainConfig's 10000 suit a long `scenegen train`); densification ends earlier to match.
+# Training for a video capture: steps follow the capture, VIDEO_STEPS_PER_VIEW visits of each
+# registered keyframe within VIDEO_STEPS_RANGE (a 50-frame clip gets 3000, which with the
+# coarse-to-fine start keeps it near 10 minutes end to end on a 2-core CPU; TrainConfig's 10000
+# suit a long `scenegen train`); densification ends earlier to match. VIDEO_TRAIN_STEPS is the
+# count where the capture is not known yet.
 VIDEO_TRAIN_STEPS = 6000
+VIDEO_STEPS_PER_VIEW = 60
+VIDEO_STEPS_RANGE = (2000, 6000)
+
+
+def video_steps(views: int) -> int:
+    """Training steps for a capture with `views` registered keyframes."""
+    low, high = VIDEO_STEPS_RANGE
+    return int(min(high, max(low, VIDEO_STEPS_PER_VIEW * views)))
 
 
 def video_train_config(steps: int = VIDEO_TRAIN_STEPS, **overrides):
@@ -36,6 +47,20 @@ def video_train_config(steps: int = VIDEO_TRAIN_STEPS, **overrides):
     from .recon import TrainConfig
 
     return TrainConfig(**{"steps": steps, "densify_until": max(1, steps * 5 // 7), "motion": "static", **overrides})
+
+
+def capture_train_config(config, views: int):
+    """reconstruct's `config` made a TrainConfig: one is kept as it is; None or a dict of settings
+    gives video_train_config with them, its steps (unless the dict names them) from the capture."""
+    from .recon import TrainConfig
+
+    if isinstance(config, TrainConfig):
+        return config
+    if config is not None and not isinstance(config, dict):
+        raise InvalidArgumentError(f"config must be a TrainConfig or a dict of its settings, got {type(config).__name__}")
+    settings = dict(config or {})
+    steps = settings.pop("steps", None)
+    return video_train_config(video_steps(views) if steps is None else steps, **settings)
 
 
 def _remove(path: Path) -> None:
@@ -114,7 +139,9 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
     config.motion asks for motion).
 
     masks: one image or a folder of them whose non-zero pixels mark what structure from motion
-    should ignore (moving objects); config: a recon.TrainConfig (default video_train_config()); sfm: a data.poses.SfmOptions;
+    should ignore (moving objects); config: a recon.TrainConfig, or a dict of settings that change
+    video_train_config's (None: none), whose steps, unless given, follow the number of registered
+    keyframes (video_steps); sfm: a data.poses.SfmOptions;
     from_stage: one of STAGES, re-using the earlier stages' results in `out`. objects and
     object_masks: how the trained scene is split into objects (recon.train's `objects`), and
     instance masks for it (one image: the first keyframe's; or a folder; without them the
@@ -161,7 +188,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
             raise DatasetError(f"{object_masks}: the object masks belong to keyframes that structure from motion did not register")
     stage_seconds["poses"] = time.perf_counter() - started - sum(stage_seconds.values())
     if start <= 2:
-        scene = train(posed, config or video_train_config(), out=out / "train", progress=progress, objects=objects)
+        scene = train(posed, capture_train_config(config, len(posed)), out=out / "train", progress=progress, objects=objects)
     else:
         if not (out / "train" / "scene").exists():
             raise DatasetError(f"{out / 'train'}: no trained scene here; run the train stage first (--from-stage train)")
@@ -190,6 +217,7 @@ def reconstruct(path: str | os.PathLike, out: str | os.PathLike, *, max_frames: 
         "mapper": sfm_report.mapper,
         "mappers": sfm_report.mappers,
         "sfm_seconds": sfm_report.seconds,
+        "train_steps": (scene.metadata.get("train") or {}).get("steps"),
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - started,
         "stage_seconds": stage_seconds,  # frames, poses, train, export (with normalising and the videos)

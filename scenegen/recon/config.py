@@ -16,6 +16,11 @@ class TrainConfig:
     steps: int = 10_000
     downscale: float = 1.0  # train on images at 1/downscale resolution
     max_image_size: int = 800  # and at most this many pixels on the longer side (0: no limit)
+    # coarse to fine: the first steps see the images halved `coarse_levels` times (while a side
+    # stays >= COARSE_MIN_SIDE pixels), each coarser level for `coarse_share` of the steps,
+    # coarsest first; the structure settles on cheap steps before the detail is fitted
+    coarse_levels: int = 2
+    coarse_share: float = 0.1
     sh_degree: int = 3  # final SH degree; raised by one every `sh_degree_interval` steps
     sh_degree_interval: int = 1000
     ssim_lambda: float = 0.2  # loss = (1 - lambda) L1 + lambda (1 - SSIM)
@@ -91,7 +96,9 @@ class TrainConfig:
         for name in ("sh_degree_interval", "densify_every", "opacity_reset_every", "views_per_step"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "max_image_size", "init_random_points", "densify_from", "motion_warmup"):
+        if not 0 <= self.coarse_share * self.coarse_levels < 1:
+            raise InvalidArgumentError(f"coarse_share times coarse_levels must be in [0, 1), got {self.coarse_share} x {self.coarse_levels}")
+        for name in ("checkpoint_every", "max_image_size", "coarse_levels", "init_random_points", "densify_from", "motion_warmup"):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.init_opacity < 1:

@@ -220,6 +220,8 @@ def mask_path(dataset: Dataset, masks: dict[int, Tensor], value: int, key_times:
 class ObjectTrainer(DynamicTrainer):
     """Dynamic training with each masked object as a rigid body (see the module doc)."""
 
+    coarse_to_fine = False  # its pixel weights and silhouettes are at the training resolution
+
     def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out=None, masks: ObjectMasks | None = None):
         """masks: where the objects are (default: the dataset's own masks)."""
         masks = masks or ObjectMasks.from_dataset(dataset)

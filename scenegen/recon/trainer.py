@@ -29,6 +29,28 @@ from .losses import photometric_loss
 log = logging.getLogger("scenegen.train")
 CHECKPOINT = "checkpoint.pt"
 RANDOM_INIT_PIXELS = 50
+COARSE_MIN_SIDE = 100  # coarse-to-fine levels stop before the shorter side falls below this
+
+
+def coarse_levels(cameras, levels: int) -> int:
+    """How many times the images can be halved (at most `levels`) keeping every view's shorter
+    side at COARSE_MIN_SIDE pixels or more."""
+    shortest = int(torch.minimum(cameras.width, cameras.height).min())
+    k = 0
+    while k < levels and shortest / 2 ** (k + 1) >= COARSE_MIN_SIDE:
+        k += 1
+    return k
+
+
+def halved(cameras, images: list[torch.Tensor], times: int):
+    """The cameras and images at 1/2**times the resolution (area averages of the pixels)."""
+    cams = cameras.rescale(0.5**times)
+    small = []
+    for i, img in enumerate(images):
+        size = (int(cams.height[i]), int(cams.width[i]))
+        small.append(torch.nn.functional.interpolate(img.permute(2, 0, 1)[None], size=size, mode="area")[0]
+                     .permute(1, 2, 0).contiguous())
+    return cams, small
 
 
 def load_training_images(ds: Dataset) -> tuple[list[int], list[torch.Tensor]]:
@@ -72,6 +94,10 @@ def _split_sh(g: Gaussians) -> dict:
 class Trainer:
     """One training run; `run()` returns the trained Gaussians. Checkpoints go to `out` when given."""
 
+    # Whether the first steps may see halved images (TrainConfig.coarse_levels); False where the
+    # trainer's pixel weights or regularisation are made at the training resolution.
+    coarse_to_fine = True
+
     def __init__(self, dataset: Dataset, config: TrainConfig | None = None, out: Path | None = None):
         self.cfg = config or TrainConfig()
         if dataset.cameras is None:
@@ -92,6 +118,8 @@ class Trainer:
         self.images = [img.to(self.device) for img in self.images]
         self.cameras = self.train_ds.cameras[self.indices]
         self.background = self.train_ds.background
+        levels = coarse_levels(self.cameras, self.cfg.coarse_levels) if self.coarse_to_fine and self.cfg.coarse_share > 0 else 0
+        self.coarse = [halved(self.cameras, self.images, k) for k in range(1, levels + 1)]  # level k at index k - 1
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         # Without SfM points, no more random Gaussians than the images can pin down: one per
@@ -148,6 +176,20 @@ class Trainer:
             return 0.0
         return self.cfg.opacity_l1 * torch.sigmoid(self.params.params["opacities"]).mean()
 
+    def level_at(self, step: int) -> int:
+        """The coarse-to-fine level of a step: how many times its images are halved."""
+        for k in range(len(self.coarse), 0, -1):
+            if step <= (len(self.coarse) - k + 1) * self.cfg.coarse_share * self.cfg.steps:
+                return k
+        return 0
+
+    def view(self, i: int, level: int = 0):
+        """Training view i's camera and image at a coarse-to-fine level."""
+        if level == 0:
+            return self.cameras[i], self.images[i]
+        cams, images = self.coarse[level - 1]
+        return cams[i], images[i]
+
     def sh_degree_at(self, step: int) -> int:
         return min(self.cfg.sh_degree, (step - 1) // self.cfg.sh_degree_interval)
 
@@ -168,16 +210,16 @@ class Trainer:
         rank, size = world()
         batch = cfg.views_per_step * size  # every process draws the whole step's views, and renders its share
         views = [self._next_view() for _ in range(batch)]
-        degree = self.sh_degree_at(step)
+        degree, level = self.sh_degree_at(step), self.level_at(step)
         losses, errors = [], []
         for i in views[rank::size]:
-            cam = self.cameras[i]
+            cam, target = self.view(i, level)
             out = render(self.view_gaussians(i), cam, sh_degree=degree, background=self.background, backend=cfg.backend)
             out.means2d.retain_grad()
             rgb = out.rgb[0]
             if cfg.exposure_compensation:
                 rgb = rgb * self.exposure[i, :3] + self.exposure[i, 3:]
-            loss = photometric_loss(rgb, self.images[i], cfg.ssim_lambda, self.pixel_weights(i, rgb)) + self.regularization(i)
+            loss = photometric_loss(rgb, target, cfg.ssim_lambda, self.pixel_weights(i, rgb)) + self.regularization(i)
             if not torch.isfinite(loss):
                 raise TrainingError(f"the loss became {float(loss.detach())} at step {step} (view {self.train_ds.image_paths[self.indices[i]]}); "
                                     "the optimisation diverged: lower the learning rates or check the input images")
@@ -186,7 +228,7 @@ class Trainer:
                 self.density.accumulate(out.means2d.grad * batch if batch > 1 else out.means2d.grad, out.radii, cam.width, cam.height)
             losses.append(float(loss.detach()))
             with torch.no_grad():
-                errors.append(float(((out.rgb[0].detach() - self.images[i]) ** 2).mean()))
+                errors.append(float(((out.rgb[0].detach() - target) ** 2).mean()))
         sum_gradients(self.synced_parameters())
         self.params.optimizer.step()
         self.params.optimizer.zero_grad(set_to_none=True)

@@ -207,6 +207,8 @@ class StillTrainer(Trainer):
     cannot explain (filtered residual over residual_threshold), so what moves is not baked into
     the still fit as a faint ghost where it rested."""
 
+    coarse_to_fine = False  # its pixel weights and silhouettes are at the training resolution
+
     def pixel_weights(self, i: int, rgb: Tensor) -> Tensor | None:
         if self.step <= self.cfg.steps // 3:
             return None
