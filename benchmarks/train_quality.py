@@ -5,7 +5,8 @@
 
 For each dataset it trains with the default TrainConfig, evaluates the whole test split at 5, 10
 and 20 minutes of training time (evaluation time is not counted) and at the end, and records peak
-memory. Writes benchmarks/results/train_quality.md and .json.
+memory. Every minute it also probes every 8th test view, and reports the training time at which
+that probe first reached 31, 33 and 35 dB. Writes benchmarks/results/train_quality.md and .json.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 DATASETS = {"lego": DATA / "nerf_synthetic_lego_400", "statue": DATA / "colmap_statue"}
 MARKS_MIN = (5, 10, 20)
+PROBE_EVERY_MIN = 1.0
+PROBE_THRESHOLDS_DB = (31, 33, 35)
 
 
 def run(name: str, path: Path, minutes: float) -> dict:
@@ -37,7 +40,8 @@ def run(name: str, path: Path, minutes: float) -> dict:
     if trainer.scale_factor != 1:
         test = test.downscaled(trainer.scale_factor)
     marks = [m for m in MARKS_MIN if m <= minutes]
-    points, clock = [], {"train": 0.0, "last": time.perf_counter()}
+    probe_views = test.subset(list(range(0, len(test), 8)))
+    points, probes, clock = [], [], {"train": 0.0, "last": time.perf_counter(), "probe": PROBE_EVERY_MIN}
 
     def measure(label: str):
         result = evaluate(trainer.gaussians, test, sh_degree=trainer.sh_degree_at(max(trainer.step, 1)))
@@ -54,6 +58,10 @@ def run(name: str, path: Path, minutes: float) -> dict:
         clock["train"] += now - clock["last"]
         while marks and clock["train"] >= marks[0] * 60:
             measure(f"{marks.pop(0)} min")
+        if clock["train"] >= clock["probe"] * 60:
+            clock["probe"] += PROBE_EVERY_MIN
+            probe = evaluate(trainer.gaussians, probe_views, sh_degree=trainer.sh_degree_at(max(trainer.step, 1)))
+            probes.append({"minutes": clock["train"] / 60, "step": trainer.step, "psnr": probe["psnr"]})
         if clock["train"] >= minutes * 60:
             raise Budget
         clock["last"] = time.perf_counter()
@@ -66,7 +74,8 @@ def run(name: str, path: Path, minutes: float) -> dict:
     measure("end" if finished else f"budget ({minutes:g} min)")
     return {"dataset": name, "test_views": len(test), "train_views": len(trainer.images),
             "image_size": [int(trainer.cameras.width[0]), int(trainer.cameras.height[0])], "steps_planned": cfg.steps,
-            "finished": finished, "points": points, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "finished": finished, "points": points, "probes": probes, "probe_views": len(probe_views),
+            "minutes_to_db": {str(db): next((p["minutes"] for p in probes if p["psnr"] >= db), None) for db in PROBE_THRESHOLDS_DB}, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main():
@@ -94,6 +103,12 @@ def main():
             lines.append(f"| {r['dataset']} | {r['image_size'][0]}x{r['image_size'][1]} | {r['train_views']}/{r['test_views']} | "
                          f"{p['at']} | {p['minutes']:.1f} | {p['step']} | {p['gaussians']} | {p['psnr']:.2f} | {p['ssim']:.4f} | "
                          f"{r['peak_rss_mib']:.0f} |")
+    lines += ["", f"Training minutes until the probe (every 8th test view, evaluated every {PROBE_EVERY_MIN:g} min) first reached:", "",
+              "| dataset | " + " | ".join(f"{db} dB" for db in PROBE_THRESHOLDS_DB) + " |",
+              "|---|" + "---|" * len(PROBE_THRESHOLDS_DB)]
+    for r in results:
+        cells = [f"{m:.0f} min" if m is not None else "not reached" for m in r["minutes_to_db"].values()]
+        lines.append(f"| {r['dataset']} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)

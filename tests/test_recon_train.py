@@ -214,3 +214,28 @@ def test_deprecated_static_flag_warns(dataset_dir, tmp_path, monkeypatch):
     with pytest.warns(FutureWarning, match="--motion static"):
         assert main(["train", str(dataset_dir), "-o", str(tmp_path / "s"), "--steps", "5", "--static", "--no-eval",
                      "--checkpoint-every", "0", "--objects", "none"]) == 0
+
+
+def test_training_starts_coarse_to_fine(tmp_path, monkeypatch):
+    import scenegen.recon.trainer as trainer_module
+
+    ds = load_dataset(make_dataset(tmp_path / "big", views=6, size=240))
+    # 240 px halves once to 120; a second halving (60) would fall below COARSE_MIN_SIDE
+    trainer = Trainer(ds, small_config(steps=20, coarse_levels=2, coarse_share=0.25, densify_from=1000))
+    assert len(trainer.coarse) == 1
+    assert [trainer.level_at(s) for s in (1, 5, 6, 20)] == [1, 1, 0, 0]
+    cam, image = trainer.view(0, 1)
+    assert (int(cam.width), int(cam.height)) == (120, 120) and image.shape == (120, 120, 3)
+    assert float(cam.fx) == pytest.approx(float(trainer.cameras.fx[0]) / 2)
+    blocks = trainer.images[0].reshape(120, 2, 120, 2, 3).mean((1, 3))  # each pixel the mean of its 2x2 block
+    assert torch.allclose(image, blocks, atol=1e-6)
+    widths = []
+    real_render = trainer_module.render
+    monkeypatch.setattr(trainer_module, "render", lambda g, c, **kw: (widths.append(int(c.width)), real_render(g, c, **kw))[1])
+    trainer.run(progress=False, stop_after=8)
+    assert widths == [120] * 5 + [240] * 3
+    # opted out: no level, and none below the minimum side or with a zero share
+    assert not Trainer(ds, small_config(coarse_share=0.0)).coarse
+    assert not Trainer(load_dataset(make_dataset(tmp_path / "small", views=6, size=150)), small_config()).coarse
+    with pytest.raises(InvalidArgumentError, match="coarse_share"):
+        small_config(coarse_levels=4, coarse_share=0.25)

@@ -43,6 +43,20 @@ def test_reconstruct_the_apple_video(tmp_path, capsys):
     assert "1 object(s) from masks" in capsys.readouterr().out
 
 
+def test_training_steps_follow_the_capture():
+    from scenegen.pipeline import capture_train_config, video_steps
+    from scenegen.recon import TrainConfig
+
+    assert [video_steps(n) for n in (10, 50, 67, 500)] == [2000, 3000, 4020, 6000]
+    config = capture_train_config({"motion": "dynamic"}, 50)
+    assert (config.steps, config.densify_until, config.motion) == (3000, 3000 * 5 // 7, "dynamic")
+    assert capture_train_config(None, 67).steps == 4020 and capture_train_config({"steps": 40}, 67).steps == 40
+    given = TrainConfig(steps=30)
+    assert capture_train_config(given, 67) is given
+    with pytest.raises(InvalidArgumentError, match="TrainConfig or a dict"):
+        capture_train_config(30, 67)
+
+
 def test_reconstruct_refuses_other_inputs(tmp_path):
     from scenegen import reconstruct
 
@@ -67,6 +81,7 @@ def test_photos_to_scene_in_cached_stages(sfm_photos, tmp_path, capsys):
     scene = reconstruct(sfm_photos.folder, out, config=TrainConfig(steps=30), progress=False)
     report = json.loads((out / "report.json").read_text())
     assert report["registered"] == 16 and report["from_stage"] == "frames" and report["train_seconds"] > 0
+    assert report["train_steps"] == 30
     stages = report["stage_seconds"]  # where the time went
     assert list(stages) == ["frames", "poses", "train", "export"] and all(v >= 0 for v in stages.values())
     assert abs(sum(stages.values()) - report["total_seconds"]) < 0.5 and stages["poses"] >= report["sfm_seconds"] * 0.99
