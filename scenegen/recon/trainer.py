@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, resize_image
 from ..errors import DatasetError, InvalidArgumentError, TrainingError
 from ..gaussians import Gaussians
 from ..common.atomic import atomic_path
@@ -45,12 +45,7 @@ def coarse_levels(cameras, levels: int) -> int:
 def halved(cameras, images: list[torch.Tensor], times: int):
     """The cameras and images at 1/2**times the resolution (area averages of the pixels)."""
     cams = cameras.rescale(0.5**times)
-    small = []
-    for i, img in enumerate(images):
-        size = (int(cams.height[i]), int(cams.width[i]))
-        small.append(torch.nn.functional.interpolate(img.permute(2, 0, 1)[None], size=size, mode="area")[0]
-                     .permute(1, 2, 0).contiguous())
-    return cams, small
+    return cams, [resize_image(img, int(cams.width[i]), int(cams.height[i])).contiguous() for i, img in enumerate(images)]
 
 
 def load_training_images(ds: Dataset) -> tuple[list[int], list[torch.Tensor]]:
