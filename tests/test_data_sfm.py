@@ -23,8 +23,9 @@ def _keypoints(database) -> dict[str, np.ndarray]:
                 for i, rows, cols, data in db.execute("SELECT image_id, rows, cols, data FROM keypoints") if rows}
 
 
-def test_recovers_the_true_poses_and_focal_length(sfm_photos, tmp_path):
+def test_recovers_the_true_poses_and_focal_length(sfm_photos, tmp_path, capfd):
     posed, report = estimate_poses(load_image_folder(sfm_photos.folder), tmp_path / "sfm", progress=False)
+    assert "bundle adjustment" not in capfd.readouterr().err  # COLMAP's INFO log stays quiet
     assert report.registered == 16 and report.points > 500 and report.mean_reprojection_error < 1.0
     assert abs(report.focal_px - sfm_photos.focal) / sfm_photos.focal < 0.05
     assert list(report.mappers) == ["incremental"]  # auto: every image registered, so global mapping is not tried

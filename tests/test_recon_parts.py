@@ -119,6 +119,15 @@ def test_no_density_changes_while_training_settles():
     assert dc.step(2600, p) is not None
 
 
+def test_no_opacity_reset_where_densification_ends():
+    cfg = TrainConfig(steps=10_000, densify_from=500, densify_every=100, densify_until=6000, opacity_reset_every=3000)
+    p = make_params(10)
+    dc = DensityControl(cfg, extent=1.0, generator=torch.Generator())
+    dc.step(6000, p)  # densifies and prunes, but leaves the opacities as they are
+    assert float(p.params["opacities"].detach().min()) > math.log(0.01 / 0.99) + 1e-3
+    assert "opacity reset" in dc.step(3000, p)
+
+
 def test_initial_set_respects_the_cap():
     cams = orbit_cameras(torch.zeros(3), 1.0, num=6, width=32, height=32)
     pts = torch.rand(50, 3)

@@ -127,8 +127,7 @@ def _pycolmap():
 
 
 def _quiet(pycolmap):
-    """COLMAP's own log is thousands of lines: errors only, unless scenegen logs at DEBUG.
-    (pycolmap's bundle_adjustment resets the level, so this runs again after it.)"""
+    """COLMAP's own log is thousands of lines: errors only, unless scenegen logs at DEBUG."""
     pycolmap.logging.minloglevel = 0 if log.isEnabledFor(logging.DEBUG) else 2
     return pycolmap
 
@@ -225,8 +224,14 @@ def _adjusted(pycolmap, model, camera_model: str, scale: float = 1.0, shift: flo
     ba = pycolmap.BundleAdjustmentOptions()
     ba.refine_principal_point = True
     ba.print_summary = False
-    pycolmap.bundle_adjustment(refined, ba)
-    _quiet(pycolmap)
+    # The adjuster itself, as pycolmap.bundle_adjustment sets it up (every registered image, two
+    # cameras fixing the gauge), without that controller's reset of COLMAP's log level.
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in refined.reg_image_ids():
+        config.add_image(image_id)
+    config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    pycolmap.create_default_bundle_adjuster(ba, config, refined).solve()
+    refined.update_point_3d_errors()
     return refined
 
 

@@ -117,7 +117,9 @@ class DensityControl:
             if world()[1] > 1:
                 self._gather()
             note = self._densify_and_prune(params, prune_big=step > cfg.opacity_reset_every)
-        if step % cfg.opacity_reset_every == 0 and step <= cfg.densify_until:
+        # A reset needs densification steps after it to prune what stays transparent: none at
+        # densify_until itself, where the Gaussians would only spend the steps left regrowing.
+        if step % cfg.opacity_reset_every == 0 and step < cfg.densify_until:
             capped = torch.clamp(params.params["opacities"].detach(), max=math.log(0.01 / 0.99))
             params.set_("opacities", capped)
             note = (note or "") + " opacity reset"
