@@ -10,7 +10,7 @@ Only the rendered image gets a gradient; the target and the weights are constant
 Per window p, with mu and E the Gaussian-filtered image, target and products:
     S = A B / (C D),  A = 2 mx my + c1,  B = 2 (Exy - mx my) + c2,
                       C = mx^2 + my^2 + c1,  D = Exx - mx^2 + Eyy - my^2 + c2
-    dS/dmx = S (2 my / A - 2 my / B - 2 mx / C + 2 mx / D),  dS/dExx = -S / D,  dS/dExy = 2 S / B
+    dS/dmx = 2 my (B - A) / (C D) + 2 mx S (1 / D - 1 / C),  dS/dExx = -S / D,  dS/dExy = 2 A / (C D)
 and d(sum_p w_p S_p)/dx = G^T(w dS/dmx) + 2 x G^T(w dS/dExx) + y G^T(w dS/dExy), where G^T is
 the Gaussian filter transposed (a 'full' filtering of the window grid back onto the pixels).
 """
@@ -76,14 +76,14 @@ def ssim_forward(x, y, g, weights, channels, c1, c2, partials):
             b_ = 2 * (exy - mx * my) + c2
             c_ = mx * mx + my * my + c1
             d_ = exx - mx * mx + eyy - my * my + c2
-            inv_b = 1 / b_
+            w = weights[i, c]
             inv_d = 1 / d_
-            s = a_ * b_ / (c_ * d_)
-            ws = weights[i, c] * s
-            acc += ws
-            partials[0, n, row, c] = ws * (2 * my / a_ - 2 * my * inv_b - 2 * mx / c_ + 2 * mx * inv_d)
-            partials[1, n, row, c] = -ws * inv_d
-            partials[2, n, row, c] = 2 * ws * inv_b
+            q = inv_d / c_  # C >= c1 and D >= c2; A and B may be 0, so nothing divides by them
+            s = a_ * b_ * q
+            acc += w * s
+            partials[0, n, row, c] = w * (2 * my * (b_ - a_) * q + 2 * mx * s * (inv_d - 1 / c_))
+            partials[1, n, row, c] = -w * s * inv_d
+            partials[2, n, row, c] = 2 * w * a_ * q
         rows[n, i] = acc
     return rows
 
