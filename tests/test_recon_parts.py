@@ -61,6 +61,25 @@ def test_paramset_keep_and_append_carry_adam_moments():
     assert not torch.equal(before, p.params["means"].detach())
 
 
+def test_fused_adam_steps_as_the_reference_adam(monkeypatch):
+    from scenegen.recon import densify
+
+    fast = make_params()
+    assert fast.optimizer.defaults["fused"]
+    monkeypatch.setattr(densify, "FUSED_ADAM", False)
+    ref = make_params()
+    assert not ref.optimizer.defaults["fused"] and ref.optimizer.defaults["foreach"]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        grads = {k: torch.randn(v.shape, generator=g) for k, v in fast.params.items()}
+        for p in (fast, ref):
+            for k, v in p.params.items():
+                v.grad = grads[k].clone()
+            p.optimizer.step()
+    for k in fast.params:
+        assert torch.allclose(fast.params[k], ref.params[k], atol=1e-6), k
+
+
 def test_density_control_clones_splits_prunes_and_resets():
     cfg = TrainConfig(densify_from=1, densify_every=1, densify_until=10, opacity_reset_every=2, densify_grad_threshold=1e-3,
                       percent_dense=0.01, max_gaussians=100)

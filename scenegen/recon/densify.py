@@ -13,6 +13,8 @@ from ..geometry import quat_to_rotmat
 from .config import TrainConfig
 from .distributed import sum_tensors, world
 
+FUSED_ADAM = True  # torch's fused Adam where it has one: a kernel for all moments, 3x faster than foreach
+
 
 class ParamSet:
     """Trainable per-Gaussian tensors by name (means, scales, quats, opacities, sh0, shN, and any
@@ -24,7 +26,7 @@ class ParamSet:
         self.NAMES = tuple(self.NAMES) + tuple(k for k in tensors if k not in self.NAMES)
         self.params = {k: torch.nn.Parameter(tensors[k].detach().to(device or tensors[k].device).clone().contiguous())
                        for k in self.NAMES}
-        fused = self.params["means"].device.type in ("cpu", "cuda")  # one kernel for all moments: 3x faster than foreach
+        fused = FUSED_ADAM and self.params["means"].device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(
             [{"params": [self.params[k]], "lr": lrs[k], "name": k} for k in self.NAMES], eps=1e-15,
             **({"fused": True} if fused else {"foreach": True})
