@@ -25,6 +25,9 @@ def psnr(a: Tensor, b: Tensor, max_value: float = 1.0) -> Tensor:
     return 10 * torch.log10(max_value**2 / mse.clamp_min(1e-12))
 
 
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2  # the stabilising constants of SSIM for images in [0, 1]
+
+
 @functools.lru_cache(maxsize=8)
 def _window(size: int, sigma: float, channels: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """The separable Gaussian window as a vertical and a horizontal 1D filter per channel."""
@@ -50,7 +53,7 @@ def ssim_map(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tens
     sxx = conv(x * x) - mu_x**2
     syy = conv(y * y) - mu_y**2
     sxy = conv(x * y) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = SSIM_C1, SSIM_C2
     return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
 
 
